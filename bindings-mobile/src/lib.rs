@@ -1,0 +1,2 @@
+//! Placeholder for the mobile bindings of heirloom. The binding itself is not
+//! built yet; this crate only keeps the workspace layout whole.

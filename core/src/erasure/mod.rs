@@ -1,0 +1,1 @@
+//! Erasure coding of packs into shards (placeholder, filled by the erasure work).
