@@ -21,7 +21,9 @@ pub enum Error {
     WrongKey(String),
 
     /// `government_grade` encryption was asked for without a host key provider.
-    #[error("government_grade encryption needs a KeyProvider supplied by the host; none is configured")]
+    #[error(
+        "government_grade encryption needs a KeyProvider supplied by the host; none is configured"
+    )]
     KeyProviderRequired,
 
     /// A wedding, snapshot or object that does not exist.
@@ -29,7 +31,9 @@ pub enum Error {
     NotFound(String),
 
     /// Fewer distinct healthy locations than the redundancy profile needs.
-    #[error("wedding {wedding}: needs {needed} distinct healthy locations, only {available} available")]
+    #[error(
+        "wedding {wedding}: needs {needed} distinct healthy locations, only {available} available"
+    )]
     InsufficientLocations {
         /// The wedding the request was for.
         wedding: String,

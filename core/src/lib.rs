@@ -11,8 +11,8 @@
 #![warn(missing_docs)]
 
 mod context;
-mod error;
 pub mod erasure;
+mod error;
 pub mod provider;
 #[cfg(feature = "testing")]
 pub mod testing;

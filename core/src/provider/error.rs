@@ -61,8 +61,12 @@ impl ProviderError {
     pub fn from_io(key: &str, err: io::Error) -> Self {
         use io::ErrorKind::*;
         match err.kind() {
-            NotFound => ProviderError::NotFound { key: key.to_owned() },
-            AlreadyExists => ProviderError::AlreadyExists { key: key.to_owned() },
+            NotFound => ProviderError::NotFound {
+                key: key.to_owned(),
+            },
+            AlreadyExists => ProviderError::AlreadyExists {
+                key: key.to_owned(),
+            },
             PermissionDenied | ReadOnlyFilesystem => ProviderError::Denied {
                 detail: format!("{key}: {err}"),
             },

@@ -71,11 +71,29 @@ pub fn validate_key(key: &str) -> ProviderResult<()> {
         || key.starts_with('/')
         || key.contains('\0')
         || key.contains('\\')
-        || key.split('/').any(|c| c.is_empty() || c == "." || c == "..");
+        || key
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..");
     if bad {
-        return Err(ProviderError::InvalidKey { key: key.to_owned() });
+        return Err(ProviderError::InvalidKey {
+            key: key.to_owned(),
+        });
     }
     Ok(())
+}
+
+/// Clamps a requested byte range to an object of `size` bytes: the end is cut
+/// at `size`, and a start past the end (or past the range's end) gives an
+/// empty range. `None` means the whole object.
+pub(crate) fn clamp_range(range: Option<Range<u64>>, size: u64) -> Range<u64> {
+    match range {
+        None => 0..size,
+        Some(r) => {
+            let end = r.end.min(size);
+            let start = r.start.min(end);
+            start..end
+        }
+    }
 }
 
 /// Storage class of a location: `hot` for everyday reads, `cold` for archives.
@@ -155,11 +173,26 @@ mod tests {
 
     #[test]
     fn keys_that_escape_or_are_empty_are_refused() {
-        for bad in ["", "/abs", "a//b", "a/../b", "./a", "a/.", "a\\b", "a\0b", "a/"] {
+        for bad in [
+            "", "/abs", "a//b", "a/../b", "./a", "a/.", "a\\b", "a\0b", "a/",
+        ] {
             assert!(validate_key(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["a", "packs/ab/cd.0", "snapshots/ü-é", "a.b/c..d"] {
             assert!(validate_key(good).is_ok(), "{good:?} refused");
         }
+    }
+
+    #[test]
+    #[allow(
+        clippy::reversed_empty_ranges,
+        reason = "a reversed request must give an empty range"
+    )]
+    fn ranges_are_clamped_to_the_object() {
+        assert_eq!(clamp_range(None, 10), 0..10);
+        assert_eq!(clamp_range(Some(2..5), 10), 2..5);
+        assert_eq!(clamp_range(Some(8..50), 10), 8..10);
+        assert_eq!(clamp_range(Some(12..50), 10), 10..10);
+        assert_eq!(clamp_range(Some(5..3), 10), 3..3);
     }
 }
