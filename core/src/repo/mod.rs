@@ -1,0 +1,116 @@
+//! The repository format: object names and the plaintext config object.
+//!
+//! ```text
+//! config                          RepoConfig, plaintext JSON (no secrets)
+//! keys/<slot>                     KeySlot: the master key sealed under a passphrase or key file
+//! wedding-keys/<hmac>-<level>     a wedding's root key, wrapped (enhanced, government_grade)
+//! index/<sha256>                  sealed IndexRecord: packs of one backup, their shards and chunks
+//! manifests/<sha256>              sealed Manifest: the files of one snapshot
+//! snapshots/<sha256>              sealed SnapshotRecord, written last: the commit point
+//! packs/<hh>/<pack-id>.<i>        shard i of a pack (header + body), on one location only
+//! ```
+//! Everything but `packs/` is replicated to every location. Metadata names
+//! are the SHA-256 of the stored (sealed) bytes, so they are content-addressed,
+//! written with create-if-absent, and checkable without the key.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Current repository format version.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// Key of the config object.
+pub(crate) const CONFIG_KEY: &str = "config";
+/// Prefix of key slots.
+pub(crate) const KEYS_PREFIX: &str = "keys/";
+/// Prefix of wrapped wedding keys.
+pub(crate) const WEDDING_KEYS_PREFIX: &str = "wedding-keys/";
+/// Prefix of index objects.
+pub(crate) const INDEX_PREFIX: &str = "index/";
+/// Prefix of manifests.
+pub(crate) const MANIFEST_PREFIX: &str = "manifests/";
+/// Prefix of snapshot records.
+pub(crate) const SNAPSHOT_PREFIX: &str = "snapshots/";
+/// Prefix of pack shards.
+pub(crate) const PACK_PREFIX: &str = "packs/";
+
+/// Chunking parameters, fixed for the life of a repository (dedup depends on them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkerParams {
+    /// Smallest chunk, bytes.
+    pub min_size: u32,
+    /// Average chunk, bytes.
+    pub avg_size: u32,
+    /// Largest chunk, bytes.
+    pub max_size: u32,
+}
+
+impl Default for ChunkerParams {
+    /// 512 KiB / 1 MiB / 8 MiB, as restic: photos of 4–25 MiB make 4–25 chunks.
+    fn default() -> Self {
+        ChunkerParams {
+            min_size: 512 * 1024,
+            avg_size: 1024 * 1024,
+            max_size: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// The `config` object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RepoConfig {
+    pub version: u32,
+    pub repo_id: String,
+    pub created_at: DateTime<Utc>,
+    pub chunker: ChunkerParams,
+}
+
+/// Hex SHA-256 of stored bytes: the name of a metadata object.
+pub(crate) fn content_name(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Key of shard `index` of pack `pack_id` (hex).
+pub(crate) fn shard_key(pack_id: &str, index: usize) -> String {
+    format!(
+        "{PACK_PREFIX}{}/{pack_id}.{index}",
+        &pack_id[..2.min(pack_id.len())]
+    )
+}
+
+/// The kind of a metadata object, bound into its encryption as associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MetaKind {
+    Index,
+    Manifest,
+    Snapshot,
+}
+
+impl MetaKind {
+    pub(crate) fn prefix(self) -> &'static str {
+        match self {
+            MetaKind::Index => INDEX_PREFIX,
+            MetaKind::Manifest => MANIFEST_PREFIX,
+            MetaKind::Snapshot => SNAPSHOT_PREFIX,
+        }
+    }
+
+    /// Associated data: the kind and the repository it belongs to.
+    pub(crate) fn aad(self, repo_id: &str) -> Vec<u8> {
+        format!("heirloom/{}{repo_id}", self.prefix()).into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_keys_fan_out_by_prefix() {
+        assert_eq!(shard_key("abcdef", 3), "packs/ab/abcdef.3");
+        assert_eq!(content_name(b"").len(), 64);
+    }
+}

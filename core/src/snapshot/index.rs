@@ -1,0 +1,43 @@
+//! Index records: which packs a backup wrote, where their shards are, and
+//! which chunks each holds.
+
+use serde::{Deserialize, Serialize};
+
+/// The index object of one backup.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IndexRecord {
+    pub version: u32,
+    pub packs: Vec<PackRecord>,
+}
+
+/// One pack: its erasure layout, shard placement and chunks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PackRecord {
+    /// Hex SHA-256 of the pack bytes.
+    pub id: String,
+    pub k: usize,
+    pub m: usize,
+    /// Length of the pack before erasure coding.
+    pub pack_len: u64,
+    /// Size of each shard object (header + body).
+    pub shard_size: u64,
+    /// `locations[i]` holds shard i.
+    pub locations: Vec<String>,
+    pub chunks: Vec<ChunkEntry>,
+}
+
+/// A sealed chunk inside a pack.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ChunkEntry {
+    /// Hex chunk id (keyed SHA-256 of the plaintext).
+    pub id: String,
+    /// Offset of the sealed chunk in the pack.
+    pub offset: u64,
+    /// Length of the sealed chunk.
+    pub sealed_len: u32,
+    /// Length of the plaintext.
+    pub len: u32,
+}

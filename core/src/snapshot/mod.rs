@@ -1,0 +1,12 @@
+//! What a snapshot is made of: the record (the commit point), the manifest
+//! (its files) and the index (the packs a backup wrote).
+
+mod index;
+mod manifest;
+mod record;
+
+pub(crate) use index::{ChunkEntry, IndexRecord, PackRecord};
+pub(crate) use manifest::{
+    manifest_path_ok, safe_components, ChunkRef, Entry, EntryKind, Manifest,
+};
+pub(crate) use record::SnapshotRecord;
