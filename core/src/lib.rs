@@ -4,19 +4,38 @@
 //! keyed chunk ids, AEAD encryption, packs, Reed–Solomon erasure coding
 //! across several storage locations, and point-in-time recovery.
 //!
+//! Start with [`Engine::open`]; the example on [`Engine`] backs up and
+//! restores a wedding. Requests and results live in [`api`], with the
+//! platform's JSON shape and option strings.
+//!
 //! ## Feature flags
-//! - `simd-accel` (default): SIMD Reed–Solomon kernels (needs a C compiler).
+//! - `simd-accel` (default): SIMD Reed–Solomon kernels (needs a C compiler
+//!   and AVX2 on x86_64); without it the pure-Rust kernels are used.
 //! - `testing`: exposes [`testing`], the provider conformance suite.
 
 #![warn(missing_docs)]
 
+pub mod api;
+mod chunk;
+mod classify;
 mod context;
+pub mod crypto;
+mod engine;
 pub mod erasure;
 mod error;
+mod pack;
+pub mod placement;
 pub mod provider;
+mod repo;
+mod snapshot;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use context::{Clock, Context, ManualClock, SystemClock};
+pub use crypto::{KdfParams, KeyProvider, KeyProviderError, KeySource};
+pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
+pub use pack::DEFAULT_PACK_SIZE;
+pub use placement::{PlacementPolicy, RedundancyProfile, RedundancyProfiles, RegionSpread};
 pub use provider::{Location, ObjectMeta, ProviderError, StorageProvider, Tier};
+pub use repo::ChunkerParams;

@@ -1,0 +1,345 @@
+//! `create_backup`: plan which files to read, run the data path, commit.
+//!
+//! Commit order: shards, then the index object, then the manifest, then the
+//! snapshot record. A crash before the record leaves only unreferenced
+//! objects, which prune removes; it never leaves a snapshot that points at
+//! data that is not there.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::ingest::{ingest, FileJob, IngestStats};
+use super::keys::domain_keys;
+use super::source::{self, SourceKind};
+use super::store::seal_json;
+use super::Inner;
+use crate::api::{BackupResult, BackupStats, BackupType, FileClass, WeddingBackupRequest};
+use crate::error::{Error, Result};
+use crate::repo::{MetaKind, INDEX_PREFIX, MANIFEST_PREFIX, SNAPSHOT_PREFIX};
+use crate::snapshot::{Entry, EntryKind, IndexRecord, Manifest, SnapshotRecord};
+
+/// Checks a wedding id: non-empty, at most 200 bytes, no control characters.
+pub(super) fn check_wedding_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "wedding id {id:?} must be 1–200 bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Associated data of a wedding's manifest.
+pub(super) fn manifest_aad(repo_id: &str, wedding: &str) -> Vec<u8> {
+    let mut aad = MetaKind::Manifest.aad(repo_id);
+    aad.push(b'/');
+    aad.extend_from_slice(wedding.as_bytes());
+    aad
+}
+
+pub(super) async fn create_backup(
+    inner: &Arc<Inner>,
+    req: WeddingBackupRequest,
+) -> Result<BackupResult> {
+    let wedding = req.wedding_id.clone();
+    check_wedding_id(&wedding)?;
+    let ctx = &inner.config.context;
+    let started_at = ctx.now();
+    let timer = Instant::now();
+    let profile = inner
+        .config
+        .profiles
+        .for_request(&wedding, req.priority, req.locations)?;
+    let n = profile.total();
+    if inner.store.locations.len() < n {
+        return Err(Error::InsufficientLocations {
+            wedding,
+            needed: n,
+            available: inner.store.locations.len(),
+        });
+    }
+    let targets: Vec<_> = inner.store.probe().await.into_iter().cloned().collect();
+    if targets.len() < n {
+        return Err(Error::InsufficientLocations {
+            wedding,
+            needed: n,
+            available: targets.len(),
+        });
+    }
+    let required = profile.parity_shards + 1;
+    let keys = domain_keys(inner, &wedding, req.encryption, Some(required)).await?;
+
+    // The parent: the wedding's newest snapshot. Its files can be reused only
+    // when they were sealed in the same key domain.
+    let parent = inner
+        .catalog
+        .read()
+        .await
+        .latest(&wedding, None)
+        .map(|(id, s)| (id.clone(), s.clone()));
+    let parent_manifest = match &parent {
+        Some((_, rec))
+            if req.backup_type != BackupType::Full && rec.encryption == req.encryption =>
+        {
+            Some(super::recover::load_manifest(inner, rec, &keys).await?)
+        }
+        _ => None,
+    };
+    let parent_entries: HashMap<&str, &Entry> = parent_manifest
+        .iter()
+        .flat_map(|m| m.entries.iter())
+        .filter(|e| e.kind == EntryKind::File)
+        .map(|e| (e.path.as_str(), e))
+        .collect();
+
+    let source = req.source.clone();
+    let listing = tokio::task::spawn_blocking(move || source::list(&source))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+
+    // Plan: which files are read, which are carried over from the parent.
+    let mut stats = BackupStats {
+        files_skipped: listing.skipped,
+        ..Default::default()
+    };
+    let mut entries: Vec<Option<Entry>> = Vec::with_capacity(listing.entries.len());
+    let mut jobs = Vec::new();
+    let mut job_slots = Vec::new();
+    for se in &listing.entries {
+        let base = Entry {
+            path: se.path.clone(),
+            kind: EntryKind::Dir,
+            size: se.size,
+            mtime_ns: se.mtime_ns,
+            mode: se.mode,
+            inode: se.inode,
+            ctime_ns: se.ctime_ns,
+            class: FileClass::Other,
+            sha256: None,
+            chunks: Vec::new(),
+        };
+        let content = match &se.kind {
+            SourceKind::Dir => {
+                entries.push(Some(base));
+                continue;
+            }
+            SourceKind::Symlink(target) => {
+                entries.push(Some(Entry {
+                    kind: EntryKind::Symlink {
+                        target: target.clone(),
+                    },
+                    ..base
+                }));
+                continue;
+            }
+            SourceKind::File(c) => c,
+        };
+        let prior = parent_entries.get(se.path.as_str()).copied();
+        let unchanged = prior.filter(|p| {
+            se.inode != 0
+                && p.size == se.size
+                && p.mtime_ns == se.mtime_ns
+                && p.inode == se.inode
+                && p.ctime_ns == se.ctime_ns
+        });
+        if let Some(p) = unchanged {
+            stats.files_unchanged += 1;
+            entries.push(Some(Entry {
+                kind: EntryKind::File,
+                class: p.class,
+                sha256: p.sha256.clone(),
+                chunks: p.chunks.clone(),
+                ..base
+            }));
+            continue;
+        }
+        if req.backup_type == BackupType::CriticalOnly {
+            let class = match sniff(content, &se.path) {
+                Ok((class, read)) => {
+                    stats.bytes_read += read;
+                    class
+                }
+                Err(e) => {
+                    tracing::warn!(file = %se.path, error = %e, "skipping a file that could not be read");
+                    stats.files_skipped += 1;
+                    entries.push(None);
+                    continue;
+                }
+            };
+            if !matches!(class, FileClass::Photo | FileClass::Document) {
+                // Not critical: carried over as the parent had it, or left out.
+                match prior {
+                    Some(p) => entries.push(Some(p.clone())),
+                    None => {
+                        stats.files_skipped += 1;
+                        entries.push(None);
+                    }
+                }
+                continue;
+            }
+        }
+        job_slots.push(entries.len());
+        entries.push(Some(Entry {
+            kind: EntryKind::File,
+            ..base
+        }));
+        jobs.push(FileJob {
+            name: se.path.clone(),
+            content: content.clone(),
+        });
+    }
+
+    let ingest_stats = Arc::new(IngestStats::default());
+    let (outcomes, packs) = ingest(
+        inner,
+        keys.clone(),
+        jobs,
+        profile,
+        targets,
+        ingest_stats.clone(),
+    )
+    .await?;
+    for (slot, outcome) in job_slots.into_iter().zip(outcomes) {
+        match outcome {
+            Some(o) => {
+                if let Some(e) = entries[slot].as_mut() {
+                    e.size = o.size;
+                    e.class = o.class;
+                    e.sha256 = Some(o.sha256);
+                    e.chunks = o.chunks;
+                }
+                stats.files_read += 1;
+            }
+            None => {
+                entries[slot] = None;
+                stats.files_skipped += 1;
+            }
+        }
+    }
+    let entries: Vec<Entry> = entries.into_iter().flatten().collect();
+    stats.files_total = entries.iter().filter(|e| e.kind == EntryKind::File).count() as u64;
+    stats.bytes_total = entries.iter().map(|e| e.size).sum();
+    stats.bytes_read += ingest_stats.bytes_read.load(Ordering::Relaxed);
+    stats.bytes_new = ingest_stats.bytes_new.load(Ordering::Relaxed);
+    stats.bytes_stored = ingest_stats.bytes_stored.load(Ordering::Relaxed);
+    stats.chunks_total = ingest_stats.chunks_total.load(Ordering::Relaxed);
+    stats.chunks_new = ingest_stats.chunks_new.load(Ordering::Relaxed);
+    stats.packs_written = ingest_stats.packs.load(Ordering::Relaxed);
+
+    // Commit: index, manifest, snapshot record (last).
+    let repo_id = &inner.repo.repo_id;
+    let mut indexes = Vec::new();
+    let mut metadata_locations = BTreeSet::new();
+    if !packs.is_empty() {
+        let index = IndexRecord {
+            version: 1,
+            packs: packs.clone(),
+        };
+        let sealed = seal_json(
+            &inner.master.metadata,
+            ctx,
+            &MetaKind::Index.aad(repo_id),
+            &index,
+        )?;
+        stats.bytes_stored += sealed.len() as u64;
+        let (name, locs) = inner
+            .store
+            .put_replicated(INDEX_PREFIX, sealed, required)
+            .await?;
+        metadata_locations.extend(locs);
+        indexes.push(name);
+    }
+    let manifest = Manifest {
+        version: 1,
+        entries,
+    };
+    let sealed = seal_json(&keys.data, ctx, &manifest_aad(repo_id, &wedding), &manifest)?;
+    stats.bytes_stored += sealed.len() as u64;
+    let (manifest_name, locs) = inner
+        .store
+        .put_replicated(MANIFEST_PREFIX, sealed, required)
+        .await?;
+    metadata_locations.extend(locs);
+
+    let record = SnapshotRecord {
+        version: 1,
+        wedding_id: wedding.clone(),
+        time: ctx.now(),
+        parent: parent.as_ref().map(|(id, _)| id.clone()),
+        backup_type: req.backup_type,
+        priority: req.priority,
+        retention: req.retention,
+        encryption: req.encryption,
+        data_shards: profile.data_shards,
+        parity_shards: profile.parity_shards,
+        source_path: listing.root.clone(),
+        manifest: manifest_name,
+        indexes: indexes.clone(),
+        stats: stats.clone(),
+    };
+    let sealed = seal_json(
+        &inner.master.metadata,
+        ctx,
+        &MetaKind::Snapshot.aad(repo_id),
+        &record,
+    )?;
+    let (snapshot_id, locs) = inner
+        .store
+        .put_replicated(SNAPSHOT_PREFIX, sealed, required)
+        .await?;
+    metadata_locations.extend(locs);
+
+    {
+        let mut cat = inner.catalog.write().await;
+        if let Some(name) = indexes.first() {
+            cat.add_index(
+                name,
+                IndexRecord {
+                    version: 1,
+                    packs: packs.clone(),
+                },
+            );
+        }
+        cat.snapshots.insert(snapshot_id.clone(), record.clone());
+    }
+    let locations_used: BTreeSet<String> = packs
+        .iter()
+        .flat_map(|p| p.locations.iter().cloned())
+        .collect();
+    tracing::info!(wedding = %wedding, snapshot = %snapshot_id, files = stats.files_total, new_bytes = stats.bytes_new, "backup committed");
+    Ok(BackupResult {
+        backup_id: snapshot_id,
+        wedding_id: wedding,
+        status: "completed".into(),
+        backup_type: req.backup_type,
+        priority: req.priority,
+        encryption: req.encryption,
+        retention: req.retention,
+        parent_id: record.parent,
+        started_at,
+        completed_at: record.time,
+        duration_ms: timer.elapsed().as_millis() as u64,
+        data_shards: profile.data_shards,
+        parity_shards: profile.parity_shards,
+        locations_used: locations_used.into_iter().collect(),
+        metadata_locations: metadata_locations.into_iter().collect(),
+        dedup_ratio: if stats.bytes_new == 0 {
+            0.0
+        } else {
+            stats.bytes_total as f64 / stats.bytes_new as f64
+        },
+        stats,
+    })
+}
+
+/// Classifies a file from its first bytes; returns the class and the bytes read.
+fn sniff(content: &super::source::Content, name: &str) -> std::io::Result<(FileClass, u64)> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(crate::classify::SNIFF_LEN);
+    content
+        .open()?
+        .take(crate::classify::SNIFF_LEN as u64)
+        .read_to_end(&mut head)?;
+    Ok((crate::classify::classify(&head, name), head.len() as u64))
+}

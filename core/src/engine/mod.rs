@@ -1,0 +1,121 @@
+//! The engine: opens a repository across its locations and runs backups
+//! and recoveries.
+
+mod backup;
+mod catalog;
+mod config;
+mod fetch;
+mod ingest;
+mod keys;
+mod open;
+mod recover;
+mod restore_fs;
+mod source;
+mod store;
+
+use std::sync::Arc;
+
+use tokio::sync::RwLock;
+
+pub use config::EngineConfig;
+
+use crate::api::{
+    BackupResult, EmergencyRecoveryRequest, RecoveryResult, SnapshotInfo, WeddingBackupRequest,
+};
+use crate::crypto::keys::MasterKey;
+use crate::error::Result;
+use crate::repo::RepoConfig;
+use catalog::Catalog;
+use store::Store;
+
+/// An open repository. Cheap to clone; clones share everything.
+///
+/// ```no_run
+/// # async fn demo() -> heirloom::Result<()> {
+/// use std::sync::Arc;
+/// use heirloom::{Engine, EngineConfig, KeySource, Location};
+/// use heirloom::provider::local::LocalDirProvider;
+/// use heirloom::api::{WeddingBackupRequest, EmergencyRecoveryRequest, Priority};
+///
+/// let locations = (0..5)
+///     .map(|i| {
+///         let p = LocalDirProvider::new(format!("/tmp/heirloom/loc{i}"))?;
+///         Ok(Location::new(format!("loc{i}"), format!("region-{i}"), Arc::new(p)))
+///     })
+///     .collect::<Result<Vec<_>, heirloom::ProviderError>>()
+///     .map_err(|e| heirloom::Error::Internal(e.to_string()))?;
+/// let config = EngineConfig::new(locations, "/tmp/heirloom/state", KeySource::passphrase("secret"));
+/// let engine = Engine::open(config).await?;
+///
+/// let mut request = WeddingBackupRequest::directory("ada-and-grace", "/srv/weddings/ada-and-grace");
+/// request.priority = Priority::Critical; // 3+2 across five locations
+/// let backup = engine.create_backup(request).await?;
+/// println!("snapshot {} stored {} bytes", backup.backup_id, backup.stats.bytes_stored);
+///
+/// let recovered = engine
+///     .recover(EmergencyRecoveryRequest::to_folder("ada-and-grace", "/tmp/restore"))
+///     .await?;
+/// println!("restored {} files in {} ms", recovered.recovered_files, recovered.duration_ms);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: EngineConfig,
+    repo: RepoConfig,
+    master: MasterKey,
+    store: Store,
+    catalog: RwLock<Catalog>,
+    wedding_keys: tokio::sync::Mutex<
+        std::collections::HashMap<
+            (String, crate::api::EncryptionLevel),
+            crate::crypto::wedding::DomainKeys,
+        >,
+    >,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("repo_id", &self.inner.repo.repo_id)
+            .field("locations", &self.inner.config.locations.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the repository on the configured locations, creating it when no
+    /// location holds one yet (and `create_if_missing` is set). Reads only
+    /// until the key is proven right: a wrong key writes nothing.
+    pub async fn open(config: EngineConfig) -> Result<Engine> {
+        open::open(config).await
+    }
+
+    /// The repository's id.
+    pub fn repository_id(&self) -> &str {
+        &self.inner.repo.repo_id
+    }
+
+    /// Backs up one wedding and commits a snapshot.
+    pub async fn create_backup(&self, request: WeddingBackupRequest) -> Result<BackupResult> {
+        backup::create_backup(&self.inner, request).await
+    }
+
+    /// Restores a wedding from the newest snapshot at or before the target time.
+    pub async fn recover(&self, request: EmergencyRecoveryRequest) -> Result<RecoveryResult> {
+        recover::recover(&self.inner, request).await
+    }
+
+    /// Snapshots of one wedding (or of all, with `None`), oldest first.
+    pub async fn snapshots(&self, wedding_id: Option<&str>) -> Result<Vec<SnapshotInfo>> {
+        let catalog = self.inner.catalog.read().await;
+        Ok(catalog
+            .snapshots_sorted()
+            .filter(|(_, s)| wedding_id.is_none_or(|w| s.wedding_id == w))
+            .map(|(id, s)| s.info(id))
+            .collect())
+    }
+}

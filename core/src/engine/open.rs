@@ -1,0 +1,285 @@
+//! Opening (or creating) a repository and rebuilding the catalog from it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use futures::{stream, StreamExt, TryStreamExt};
+use tokio::sync::RwLock;
+
+use super::catalog::Catalog;
+use super::store::{open_json, Store};
+use super::{Engine, EngineConfig, Inner};
+use crate::crypto::keys::{KeySlot, MasterKey};
+use crate::crypto::CryptoError;
+use crate::error::{Error, Result};
+use crate::provider::ProviderError;
+use crate::repo::{
+    MetaKind, RepoConfig, CONFIG_KEY, FORMAT_VERSION, INDEX_PREFIX, KEYS_PREFIX, SNAPSHOT_PREFIX,
+};
+use crate::snapshot::{IndexRecord, SnapshotRecord};
+
+/// How many metadata objects are fetched at once while loading.
+const LOAD_CONCURRENCY: usize = 16;
+
+pub(super) async fn open(config: EngineConfig) -> Result<Engine> {
+    if config.locations.is_empty() {
+        return Err(Error::invalid("no locations configured"));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for l in &config.locations {
+        if !ids.insert(l.id.as_str()) {
+            return Err(Error::invalid(format!(
+                "location id {:?} is used twice",
+                l.id
+            )));
+        }
+    }
+    config.profiles.validate()?;
+    if config.pack_size < 1024 {
+        return Err(Error::invalid("pack_size must be at least 1 KiB"));
+    }
+    std::fs::create_dir_all(&config.state_dir).map_err(|e| Error::io(&config.state_dir, e))?;
+    let store = Store::new(config.locations.clone());
+
+    let (repo, master) = match read_config(&store).await? {
+        Some(repo) => {
+            let master = unlock(&store, &config, &repo).await?;
+            (repo, master)
+        }
+        None if config.create_if_missing => init(&store, &config).await?,
+        None => return Err(Error::NotFound("no repository on any location".into())),
+    };
+    let inner = Inner {
+        catalog: RwLock::new(Catalog::default()),
+        wedding_keys: Default::default(),
+        config,
+        repo,
+        master,
+        store,
+    };
+    load_catalog(&inner).await?;
+    Ok(Engine {
+        inner: Arc::new(inner),
+    })
+}
+
+/// The config object from the reachable locations; `None` when every
+/// reachable location is empty. Fails when none is reachable, or when two
+/// locations belong to different repositories.
+async fn read_config(store: &Store) -> Result<Option<RepoConfig>> {
+    let reads = join_all(store.locations.iter().map(|l| async move {
+        let r = l.provider.get(CONFIG_KEY, None).await;
+        store.observe(&l.id, &r);
+        (l.id.clone(), r)
+    }))
+    .await;
+    let mut found: Option<RepoConfig> = None;
+    let mut reachable = 0;
+    let mut failures = Vec::new();
+    for (id, r) in reads {
+        match r {
+            Ok(bytes) => {
+                reachable += 1;
+                let cfg: RepoConfig = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::corrupt(&id, CONFIG_KEY, format!("unreadable config: {e}"))
+                })?;
+                if cfg.version != FORMAT_VERSION {
+                    return Err(Error::corrupt(
+                        &id,
+                        CONFIG_KEY,
+                        format!("unsupported repository version {}", cfg.version),
+                    ));
+                }
+                match &found {
+                    Some(f) if f.repo_id != cfg.repo_id => {
+                        return Err(Error::invalid(format!(
+                            "location {id} belongs to repository {}, the others to {}",
+                            cfg.repo_id, f.repo_id
+                        )))
+                    }
+                    Some(_) => {}
+                    None => found = Some(cfg),
+                }
+            }
+            Err(ProviderError::NotFound { .. }) => reachable += 1,
+            Err(e) => failures.push(format!("{id}: {e}")),
+        }
+    }
+    if reachable == 0 {
+        return Err(Error::Storage {
+            location: "all".into(),
+            source: ProviderError::Unavailable {
+                detail: format!("no location reachable ({})", failures.join("; ")),
+            },
+        });
+    }
+    Ok(found)
+}
+
+/// Tries the key against every key slot; nothing is written.
+async fn unlock(store: &Store, config: &EngineConfig, repo: &RepoConfig) -> Result<MasterKey> {
+    let names = store.list_union(KEYS_PREFIX).await?;
+    if names.is_empty() {
+        return Err(Error::corrupt(
+            "all",
+            KEYS_PREFIX,
+            "the repository has no key slots",
+        ));
+    }
+    let mut last_err = None;
+    for name in names {
+        let bytes = match get_any(store, &format!("{KEYS_PREFIX}{name}")).await {
+            Ok(b) => b,
+            Err(e) => {
+                last_err = Some(e);
+                continue;
+            }
+        };
+        let Ok(slot) = serde_json::from_slice::<KeySlot>(&bytes) else {
+            continue;
+        };
+        let (source, repo_id) = (config.key.clone(), repo.repo_id.clone());
+        let result = tokio::task::spawn_blocking(move || slot.unlock(&source, &repo_id))
+            .await
+            .map_err(|e| Error::Internal(format!("key derivation task: {e}")))?;
+        match result {
+            Ok(master) => return Ok(master),
+            Err(CryptoError::Authentication) => {}
+            Err(e) => return Err(Error::WrongKey(e.to_string())),
+        }
+    }
+    if let Some(e) = last_err {
+        tracing::warn!(error = %e, "a key slot could not be read");
+    }
+    Err(Error::WrongKey(
+        "the passphrase or key file does not open this repository".into(),
+    ))
+}
+
+/// Reads a non-content-addressed object from the first location that has it.
+async fn get_any(store: &Store, key: &str) -> Result<Bytes> {
+    let mut last = None;
+    for l in &store.locations {
+        let r = l.provider.get(key, None).await;
+        store.observe(&l.id, &r);
+        match r {
+            Ok(b) => return Ok(b),
+            Err(e) => last = Some(Error::storage(&l.id, e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::NotFound(key.to_owned())))
+}
+
+/// Creates a new repository on every location; all must be reachable.
+async fn init(store: &Store, config: &EngineConfig) -> Result<(RepoConfig, MasterKey)> {
+    let ctx = &config.context;
+    let repo = RepoConfig {
+        version: FORMAT_VERSION,
+        repo_id: hex::encode(ctx.random_bytes::<16>()),
+        created_at: ctx.now(),
+        chunker: config.chunker,
+    };
+    let (source, kdf, repo_id, ctx2) = (
+        config.key.clone(),
+        config.kdf,
+        repo.repo_id.clone(),
+        ctx.clone(),
+    );
+    let (slot, master) =
+        tokio::task::spawn_blocking(move || KeySlot::create(&source, kdf, &repo_id, &ctx2))
+            .await
+            .map_err(|e| Error::Internal(format!("key derivation task: {e}")))?
+            .map_err(|e| Error::WrongKey(e.to_string()))?;
+    let slot_key = format!("{KEYS_PREFIX}{}", hex::encode(ctx.random_bytes::<8>()));
+    let slot_bytes =
+        Bytes::from(serde_json::to_vec(&slot).map_err(|e| Error::Internal(e.to_string()))?);
+    let config_bytes =
+        Bytes::from(serde_json::to_vec_pretty(&repo).map_err(|e| Error::Internal(e.to_string()))?);
+    // Key slot first: a location with a config but no key would be unusable.
+    for (key, data) in [
+        (&slot_key, slot_bytes),
+        (&CONFIG_KEY.to_owned(), config_bytes),
+    ] {
+        let writes = store.locations.iter().map(|l| {
+            let data = data.clone();
+            async move { (l.id.clone(), l.provider.put_if_absent(key, data).await) }
+        });
+        for (id, r) in join_all(writes).await {
+            r.map_err(|e| match e {
+                ProviderError::AlreadyExists { .. } => Error::invalid(format!(
+                    "location {id} was initialised by someone else at the same time; open again"
+                )),
+                e => Error::storage(&id, e),
+            })?;
+        }
+    }
+    tracing::info!(repo_id = %repo.repo_id, locations = store.locations.len(), "repository created");
+    Ok((repo, master))
+}
+
+/// Loads every snapshot and index object not yet in the catalog.
+pub(super) async fn load_catalog(inner: &Inner) -> Result<()> {
+    let store = &inner.store;
+    let (snapshot_names, index_names) = tokio::try_join!(
+        store.list_union(SNAPSHOT_PREFIX),
+        store.list_union(INDEX_PREFIX)
+    )?;
+    let key = &inner.master.metadata;
+    let repo_id = &inner.repo.repo_id;
+    let new_indexes: Vec<String> = {
+        let cat = inner.catalog.read().await;
+        index_names
+            .into_iter()
+            .filter(|n| !cat.indexes.contains(n))
+            .collect()
+    };
+    let indexes: Vec<(String, IndexRecord)> = stream::iter(new_indexes)
+        .map(|name| async move {
+            let bytes = store.get_replicated(INDEX_PREFIX, &name).await?;
+            let rec: IndexRecord = open_json(
+                key,
+                &MetaKind::Index.aad(repo_id),
+                &bytes,
+                &format!("{INDEX_PREFIX}{name}"),
+            )?;
+            Ok::<_, Error>((name, rec))
+        })
+        .buffer_unordered(LOAD_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let new_snaps: Vec<String> = {
+        let cat = inner.catalog.read().await;
+        snapshot_names
+            .into_iter()
+            .filter(|n| !cat.snapshots.contains_key(n))
+            .collect()
+    };
+    let snaps: Vec<(String, SnapshotRecord)> = stream::iter(new_snaps)
+        .map(|name| async move {
+            let bytes = store.get_replicated(SNAPSHOT_PREFIX, &name).await?;
+            let rec: SnapshotRecord = open_json(
+                key,
+                &MetaKind::Snapshot.aad(repo_id),
+                &bytes,
+                &format!("{SNAPSHOT_PREFIX}{name}"),
+            )?;
+            Ok::<_, Error>((name, rec))
+        })
+        .buffer_unordered(LOAD_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut cat = inner.catalog.write().await;
+    for (name, rec) in indexes {
+        cat.add_index(&name, rec);
+    }
+    for (name, rec) in snaps {
+        cat.snapshots.insert(name, rec);
+    }
+    tracing::debug!(
+        snapshots = cat.snapshots.len(),
+        packs = cat.packs.len(),
+        "catalog loaded"
+    );
+    Ok(())
+}

@@ -1,0 +1,410 @@
+//! `recover`: pick the snapshot, plan the packs, read them in parallel,
+//! verify every chunk and file, then move the result into place.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{stream, StreamExt};
+use sha2::{Digest, Sha256};
+
+use super::backup::{check_wedding_id, manifest_aad};
+use super::fetch::{chunk_id_bytes, fetch_pack, unrecoverable};
+use super::keys::domain_keys;
+use super::restore_fs::{set_file_metadata, Staging};
+use super::store::open_json;
+use super::Inner;
+use crate::api::{
+    DataType, EmergencyRecoveryRequest, FileClass, RecoveryLocation, RecoveryResult, Urgency,
+};
+use crate::crypto::wedding::DomainKeys;
+use crate::error::{Error, Result};
+use crate::pack::open_chunk;
+use crate::repo::MANIFEST_PREFIX;
+use crate::snapshot::{safe_components, Entry, EntryKind, Manifest, PackRecord, SnapshotRecord};
+
+/// Packs read at once, and how long before a slow read is hedged, by urgency.
+fn read_plan(urgency: Urgency) -> (usize, Duration) {
+    match urgency {
+        Urgency::Standard => (2, Duration::from_secs(2)),
+        Urgency::Urgent => (4, Duration::from_millis(500)),
+        Urgency::WeddingDayCritical => (8, Duration::from_millis(150)),
+    }
+}
+
+/// Loads and checks a snapshot's manifest.
+pub(super) async fn load_manifest(
+    inner: &Inner,
+    rec: &SnapshotRecord,
+    keys: &DomainKeys,
+) -> Result<Manifest> {
+    let bytes = inner
+        .store
+        .get_replicated(MANIFEST_PREFIX, &rec.manifest)
+        .await?;
+    let aad = manifest_aad(&inner.repo.repo_id, &rec.wedding_id);
+    let manifest: Manifest = open_json(
+        &keys.data,
+        &aad,
+        &bytes,
+        &format!("{MANIFEST_PREFIX}{}", rec.manifest),
+    )?;
+    manifest.validate()?;
+    Ok(manifest)
+}
+
+/// Pack id → the pack and, per chunk entry of it, where the chunk goes.
+type ReadPlan = HashMap<String, (Arc<PackRecord>, HashMap<usize, Vec<Use>>)>;
+
+/// One use of a chunk: file `file` at byte `offset`.
+#[derive(Clone, Copy)]
+struct Use {
+    file: usize,
+    offset: u64,
+}
+
+pub(super) async fn recover(
+    inner: &Arc<Inner>,
+    req: EmergencyRecoveryRequest,
+) -> Result<RecoveryResult> {
+    let wedding = req.wedding_id.clone();
+    check_wedding_id(&wedding)?;
+    let timer = Instant::now();
+    let (snapshot_id, record) = {
+        let cat = inner.catalog.read().await;
+        let found = match &req.snapshot_id {
+            Some(id) => {
+                let matches: Vec<_> = cat
+                    .snapshots
+                    .iter()
+                    .filter(|(k, s)| k.starts_with(id.as_str()) && s.wedding_id == wedding)
+                    .collect();
+                match matches.as_slice() {
+                    [one] => Some((one.0.clone(), one.1.clone())),
+                    [] => None,
+                    _ => return Err(Error::invalid(format!("snapshot id {id:?} is ambiguous"))),
+                }
+            }
+            None => cat
+                .latest(&wedding, req.target_timestamp)
+                .map(|(k, s)| (k.clone(), s.clone())),
+        };
+        found.ok_or_else(|| match req.target_timestamp {
+            Some(t) => Error::NotFound(format!(
+                "wedding {wedding}: no snapshot at or before {}",
+                t.to_rfc3339()
+            )),
+            None => Error::NotFound(format!("wedding {wedding}: no snapshot")),
+        })?
+    };
+    let keys = domain_keys(inner, &wedding, record.encryption, None).await?;
+    let manifest = load_manifest(inner, &record, &keys).await?;
+    let selected = select(&manifest, &req)?;
+    let dest = destination(inner, &req, &record)?;
+
+    // Plan: which chunks of which packs go where. Fails before anything is written.
+    let files: Vec<&Entry> = selected
+        .iter()
+        .copied()
+        .filter(|e| e.kind == EntryKind::File)
+        .collect();
+    let mut plan: ReadPlan = HashMap::new();
+    {
+        let cat = inner.catalog.read().await;
+        for (fi, e) in files.iter().enumerate() {
+            let mut offset = 0u64;
+            for c in &e.chunks {
+                let loc = cat.chunks.get(&chunk_id_bytes(&c.id)?).ok_or_else(|| {
+                    Error::Unrecoverable {
+                        wedding: wedding.clone(),
+                        detail: format!("chunk {} of {} is in no index", c.id, e.path),
+                    }
+                })?;
+                plan.entry(loc.pack.id.clone())
+                    .or_insert_with(|| (loc.pack.clone(), HashMap::new()))
+                    .1
+                    .entry(loc.entry)
+                    .or_default()
+                    .push(Use { file: fi, offset });
+                offset += c.len as u64;
+            }
+        }
+    }
+    inner.store.probe().await;
+    for (pack, uses) in plan.values() {
+        let reachable = pack
+            .locations
+            .iter()
+            .filter(|l| inner.store.location(l).is_some() && !inner.store.is_down(l))
+            .count();
+        if reachable < pack.k {
+            let affected: std::collections::HashSet<usize> =
+                uses.values().flatten().map(|u| u.file).collect();
+            return Err(Error::Unrecoverable {
+                wedding,
+                detail: format!(
+                    "pack {} has shards on {reachable} reachable locations, needs {} ({} file(s) affected; down: {})",
+                    pack.id,
+                    pack.k,
+                    affected.len(),
+                    pack.locations.iter().filter(|l| inner.store.is_down(l)).cloned().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+    }
+
+    let staging = Staging::create(
+        &dest,
+        &hex::encode(inner.config.context.random_bytes::<6>()),
+    )?;
+    match restore_into(inner, &wedding, &req, &staging, &files, plan, &keys).await {
+        Ok(mut result) => {
+            let dest_path = staging.dest().to_owned();
+            staging.commit(&selected)?;
+            result.destination = dest_path;
+            result.snapshot_id = snapshot_id;
+            result.snapshot_time = record.time;
+            result.duration_ms = timer.elapsed().as_millis() as u64;
+            tracing::info!(wedding = %wedding, files = result.recovered_files, bytes = result.recovered_bytes, "recovery complete");
+            Ok(result)
+        }
+        Err(e) => {
+            staging.abort();
+            Err(e)
+        }
+    }
+}
+
+async fn restore_into(
+    inner: &Arc<Inner>,
+    wedding: &str,
+    req: &EmergencyRecoveryRequest,
+    staging: &Staging,
+    files: &[&Entry],
+    plan: ReadPlan,
+    keys: &DomainKeys,
+) -> Result<RecoveryResult> {
+    let mut paths = Vec::with_capacity(files.len());
+    for e in files {
+        paths.push(staging.prepare_file(&e.components()?, e.size)?);
+    }
+    let paths = Arc::new(paths);
+    let (concurrency, hedge) = read_plan(req.urgency);
+    let results: Vec<Result<(super::fetch::FetchedPack, u64)>> = stream::iter(plan.into_values())
+        .map(|(pack, uses)| {
+            let paths = paths.clone();
+            let keys = keys.clone();
+            async move {
+                let fetched = fetch_pack(inner, &pack, hedge).await.map_err(|f| {
+                    let files: std::collections::HashSet<usize> =
+                        uses.values().flatten().map(|u| u.file).collect();
+                    unrecoverable(wedding, &pack, &f, files.len())
+                })?;
+                let (fetched, verified) = tokio::task::spawn_blocking(move || {
+                    write_chunks(fetched, &pack, &uses, &paths, &keys)
+                })
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+                Ok((fetched, verified))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut result = RecoveryResult {
+        wedding_id: wedding.to_owned(),
+        status: "completed".into(),
+        snapshot_id: String::new(),
+        snapshot_time: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+        data_type: req.data_type,
+        urgency: req.urgency,
+        destination: PathBuf::new(),
+        recovered_files: files.len() as u64,
+        recovered_bytes: files.iter().map(|e| e.size).sum(),
+        duration_ms: 0,
+        locations_read: Vec::new(),
+        packs_read: 0,
+        packs_reconstructed: 0,
+        bad_shards: Vec::new(),
+        chunks_verified: 0,
+        files_verified: 0,
+    };
+    let mut read_from = std::collections::BTreeSet::new();
+    for r in results {
+        let (fetched, verified) = r?;
+        result.packs_read += 1;
+        result.packs_reconstructed += fetched.reconstructed as u64;
+        result.bad_shards.extend(fetched.bad);
+        result.chunks_verified += verified;
+        read_from.extend(fetched.read_from);
+    }
+    result.locations_read = read_from.into_iter().collect();
+
+    // End to end: every file, as written, hashes to the manifest's SHA-256.
+    let checks: Vec<(PathBuf, Entry)> = paths
+        .iter()
+        .cloned()
+        .zip(files.iter().map(|e| (*e).clone()))
+        .collect();
+    result.files_verified = tokio::task::spawn_blocking(move || -> Result<u64> {
+        for (path, e) in &checks {
+            let digest = hash_file(path)?;
+            if Some(&digest) != e.sha256.as_ref() {
+                return Err(Error::corrupt(
+                    "-",
+                    &e.path,
+                    "restored file does not match the SHA-256 recorded at backup",
+                ));
+            }
+            set_file_metadata(path, e);
+        }
+        Ok(checks.len() as u64)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    Ok(result)
+}
+
+/// Opens every needed chunk of a pack (checking its tag and id) and writes it at its offsets.
+fn write_chunks(
+    fetched: super::fetch::FetchedPack,
+    pack: &PackRecord,
+    uses: &HashMap<usize, Vec<Use>>,
+    paths: &[PathBuf],
+    keys: &DomainKeys,
+) -> Result<(super::fetch::FetchedPack, u64)> {
+    let mut verified = 0;
+    for (&entry_idx, targets) in uses {
+        let entry = pack.chunks.get(entry_idx).ok_or_else(|| {
+            Error::corrupt("-", &pack.id, "index names a chunk the pack does not have")
+        })?;
+        let plain =
+            open_chunk(&fetched.data, entry, &keys.data, |d| keys.chunk_id(d)).map_err(|e| {
+                Error::corrupt(
+                    "-",
+                    format!("chunk {} in pack {}", entry.id, pack.id),
+                    e.to_string(),
+                )
+            })?;
+        verified += 1;
+        for u in targets {
+            write_at(&paths[u.file], u.offset, &plain)?;
+        }
+    }
+    Ok((fetched, verified))
+}
+
+#[cfg(unix)]
+fn write_at(path: &std::path::Path, offset: u64, data: &[u8]) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.write_all_at(data, offset).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(not(unix))]
+fn write_at(path: &std::path::Path, offset: u64, data: &[u8]) -> Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.seek(SeekFrom::Start(offset))
+        .map_err(|e| Error::io(path, e))?;
+    f.write_all(data).map_err(|e| Error::io(path, e))
+}
+
+fn hash_file(path: &std::path::Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| Error::io(path, e))?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// The entries a request asks for, sorted by path.
+fn select<'m>(manifest: &'m Manifest, req: &EmergencyRecoveryRequest) -> Result<Vec<&'m Entry>> {
+    let by_class = |c: FileClass| -> Vec<&Entry> {
+        manifest
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::File && e.class == c)
+            .collect()
+    };
+    let mut out = match req.data_type {
+        DataType::CompleteWedding => manifest.entries.iter().collect(),
+        DataType::PhotosOnly => by_class(FileClass::Photo),
+        DataType::DocumentsOnly => by_class(FileClass::Document),
+        DataType::SpecificItems => {
+            if req.items.is_empty() {
+                return Err(Error::invalid(
+                    "specific_items needs at least one item path",
+                ));
+            }
+            let mut out = Vec::new();
+            for item in &req.items {
+                let item = item.trim_end_matches('/');
+                safe_components(item)?;
+                let before = out.len();
+                out.extend(manifest.entries.iter().filter(|e| {
+                    e.path == item
+                        || (e.path.len() > item.len()
+                            && e.path.starts_with(item)
+                            && e.path.as_bytes()[item.len()] == b'/')
+                }));
+                if out.len() == before {
+                    return Err(Error::NotFound(format!(
+                        "wedding {}: item {item:?} is not in the snapshot",
+                        req.wedding_id
+                    )));
+                }
+            }
+            out.sort_by(|a, b| a.path.cmp(&b.path));
+            out.dedup_by(|a, b| a.path == b.path);
+            out
+        }
+    };
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn destination(
+    inner: &Inner,
+    req: &EmergencyRecoveryRequest,
+    rec: &SnapshotRecord,
+) -> Result<PathBuf> {
+    match req.recovery_location {
+        RecoveryLocation::Original => rec.source_path.clone().ok_or_else(|| {
+            Error::invalid(format!(
+                "wedding {}: the snapshot was made from items, it has no original folder",
+                rec.wedding_id
+            ))
+        }),
+        RecoveryLocation::Alternate => req
+            .destination
+            .clone()
+            .ok_or_else(|| Error::invalid("recoveryLocation alternate needs a destination folder")),
+        RecoveryLocation::Temporary => {
+            let tag = hex::encode(inner.config.context.random_bytes::<6>());
+            Ok(std::env::temp_dir().join(format!(
+                "heirloom-recovery-{}-{tag}",
+                sanitize(&rec.wedding_id)
+            )))
+        }
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect()
+}
