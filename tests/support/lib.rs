@@ -255,3 +255,33 @@ pub fn list_tree(root: &Path) -> Vec<(String, bool)> {
     out.sort();
     out
 }
+
+/// Copies a folder tree (files and folders only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for e in fs::read_dir(from).expect("read_dir").flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            fs::copy(&src, &dst).expect("copy");
+        }
+    }
+}
+
+impl TestRepo {
+    /// Saves every location folder under `name`.
+    pub fn save_locations(&self, name: &str) {
+        for (i, l) in self.locations.iter().enumerate() {
+            copy_tree(l, &self.path(&format!("{name}-{i}")));
+        }
+    }
+
+    /// Puts back the location folders saved under `name`.
+    pub fn load_locations(&self, name: &str) {
+        for (i, l) in self.locations.iter().enumerate() {
+            fs::remove_dir_all(l).expect("remove location");
+            copy_tree(&self.path(&format!("{name}-{i}")), l);
+        }
+    }
+}

@@ -119,3 +119,6 @@ impl Engine {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests;

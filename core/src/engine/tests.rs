@@ -1,0 +1,134 @@
+//! Engine tests that need the repository's internals: crafted metadata.
+
+use std::sync::Arc;
+
+use super::backup::manifest_aad;
+use super::store::seal_json;
+use super::*;
+use crate::api::{BackupSource, SourceItem};
+use crate::crypto::wedding::DomainKeys;
+use crate::crypto::{KdfParams, KeySource};
+use crate::provider::memory::MemoryProvider;
+use crate::provider::{Location, StorageProvider};
+use crate::repo::{MetaKind, MANIFEST_PREFIX, SNAPSHOT_PREFIX};
+use crate::snapshot::{EntryKind, Manifest};
+use crate::Error;
+
+fn config(providers: &[Arc<MemoryProvider>], state: &std::path::Path) -> EngineConfig {
+    let locations = providers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Location::new(format!("m{i}"), format!("r{i}"), p.clone()))
+        .collect();
+    let mut cfg = EngineConfig::new(locations, state, KeySource::passphrase("pw"));
+    cfg.kdf = KdfParams::insecure_for_tests();
+    cfg
+}
+
+/// A manifest that names `../` or absolute paths, sealed with the right
+/// key and committed like a real one, is refused before anything is written.
+#[tokio::test]
+async fn crafted_manifest_with_escaping_paths_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let providers: Vec<_> = (0..3).map(|_| Arc::new(MemoryProvider::new())).collect();
+    let engine = Engine::open(config(&providers, &dir.path().join("s")))
+        .await
+        .unwrap();
+    let mut req = WeddingBackupRequest::directory("w", "unused");
+    req.source = BackupSource::Items {
+        items: vec![SourceItem {
+            name: "ok.txt".into(),
+            path: None,
+            data: Some(b"fine".to_vec()),
+        }],
+    };
+    engine.create_backup(req).await.unwrap();
+    let inner = &engine.inner;
+    let (_, record) = inner
+        .catalog
+        .read()
+        .await
+        .latest("w", None)
+        .map(|(i, r)| (i.clone(), r.clone()))
+        .unwrap();
+    let keys = DomainKeys::repository(&inner.master);
+    let good = recover::load_manifest(inner, &record, &keys).await.unwrap();
+    let template = good
+        .entries
+        .iter()
+        .find(|e| e.kind == EntryKind::File)
+        .unwrap()
+        .clone();
+
+    for evil in [
+        "../outside.txt",
+        "/tmp/absolute.txt",
+        "a/../../x.txt",
+        "sub/./../../y",
+    ] {
+        let mut entry = template.clone();
+        entry.path = evil.to_owned();
+        let manifest = Manifest {
+            version: 1,
+            entries: vec![entry],
+        };
+        let ctx = &inner.config.context;
+        let sealed = seal_json(
+            &keys.data,
+            ctx,
+            &manifest_aad(&inner.repo.repo_id, "w"),
+            &manifest,
+        )
+        .unwrap();
+        let (name, _) = inner
+            .store
+            .put_replicated(MANIFEST_PREFIX, sealed, 1)
+            .await
+            .unwrap();
+        let mut rec = record.clone();
+        rec.manifest = name;
+        rec.time = ctx.now();
+        let sealed = seal_json(
+            &inner.master.metadata,
+            ctx,
+            &MetaKind::Snapshot.aad(&inner.repo.repo_id),
+            &rec,
+        )
+        .unwrap();
+        let (snap, _) = inner
+            .store
+            .put_replicated(SNAPSHOT_PREFIX, sealed, 1)
+            .await
+            .unwrap();
+
+        let fresh = Engine::open(config(&providers, &dir.path().join("s2")))
+            .await
+            .unwrap();
+        let dest = dir.path().join("dest");
+        let mut rr = EmergencyRecoveryRequest::to_folder("w", &dest);
+        rr.snapshot_id = Some(snap.clone());
+        match fresh.recover(rr).await {
+            Err(Error::PathEscape { path }) => assert_eq!(path, evil),
+            other => panic!("{evil}: expected PathEscape, got {other:?}"),
+        }
+        assert!(!dest.exists(), "{evil}: the destination was created");
+        assert!(!dir.path().join("outside.txt").exists());
+        // Remove the crafted snapshot so the next round starts clean.
+        for p in &providers {
+            p.delete(&format!("{SNAPSHOT_PREFIX}{snap}")).await.unwrap();
+        }
+    }
+}
+
+/// The same snapshot record under another repository's key does not open.
+#[tokio::test]
+async fn wrong_passphrase_on_open_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let providers: Vec<_> = (0..3).map(|_| Arc::new(MemoryProvider::new())).collect();
+    Engine::open(config(&providers, &dir.path().join("s")))
+        .await
+        .unwrap();
+    let mut cfg = config(&providers, &dir.path().join("s2"));
+    cfg.key = KeySource::passphrase("PW");
+    assert!(matches!(Engine::open(cfg).await, Err(Error::WrongKey(_))));
+}
