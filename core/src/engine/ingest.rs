@@ -302,13 +302,16 @@ async fn upload_pack(
             Error::Internal(format!("placement found fewer than {} locations", k + m))
         })?;
     let shard_size = shards.first().map(|s| s.len() as u64).unwrap_or(0);
-    let writes = chosen
-        .iter()
-        .zip(shards)
-        .enumerate()
-        .map(|(i, (&li, shard))| {
-            let loc = &targets[li];
-            let key = shard_key(&pack.id, i);
+    let mut chosen = chosen;
+    let mut pending: Vec<usize> = (0..shards.len()).collect();
+    let mut failures: Vec<String> = Vec::new();
+    // Write every shard; a shard whose location fails goes to a spare
+    // location this pack does not use yet (other regions first), until the
+    // spares run out.
+    while !pending.is_empty() {
+        let writes = pending.iter().map(|&i| {
+            let loc = &targets[chosen[i]];
+            let (key, shard) = (shard_key(&pack.id, i), shards[i].clone());
             async move {
                 let len = shard.len() as u64;
                 let r = match loc.provider.put_if_absent(&key, shard).await {
@@ -316,11 +319,38 @@ async fn upload_pack(
                     other => other,
                 };
                 inner.store.observe(&loc.id, &r);
-                r.map(|_| len).map_err(|e| Error::storage(&loc.id, e))
+                (i, r.map(|_| len))
             }
         });
-    for r in join_all(writes).await {
-        stats.bytes_stored.fetch_add(r?, Ordering::Relaxed);
+        let mut failed = Vec::new();
+        for (i, r) in join_all(writes).await {
+            match r {
+                Ok(len) => {
+                    stats.bytes_stored.fetch_add(len, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    failures.push(format!("{}: {e}", targets[chosen[i]].id));
+                    failed.push(i);
+                }
+            }
+        }
+        for &i in &failed {
+            let Some(spare) = pick_spare(targets, &chosen, &chosen[i], inner) else {
+                return Err(Error::Storage {
+                    location: targets[chosen[i]].id.clone(),
+                    source: ProviderError::Unavailable {
+                        detail: format!(
+                            "shard {i} of pack {} could not be written and no spare location is left ({})",
+                            pack.id,
+                            failures.join("; ")
+                        ),
+                    },
+                });
+            };
+            tracing::warn!(pack = %pack.id, shard = i, from = %targets[chosen[i]].id, to = %targets[spare].id, "shard write failed over to a spare location");
+            chosen[i] = spare;
+        }
+        pending = failed;
     }
     stats.packs.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(pack = %pack.id, chunks = pack.chunks.len(), bytes = pack.bytes.len(), "pack stored");
@@ -333,4 +363,26 @@ async fn upload_pack(
         locations: chosen.iter().map(|&i| targets[i].id.clone()).collect(),
         chunks: pack.chunks,
     })
+}
+
+/// A location the pack does not use yet and that is not known to be down,
+/// preferring a region the pack does not use either.
+fn pick_spare(
+    targets: &[Location],
+    chosen: &[usize],
+    failed: &usize,
+    inner: &Inner,
+) -> Option<usize> {
+    let used_regions: HashSet<&str> = chosen
+        .iter()
+        .filter(|&c| c != failed)
+        .map(|&c| targets[c].region.as_str())
+        .collect();
+    let free: Vec<usize> = (0..targets.len())
+        .filter(|i| !chosen.contains(i) && !inner.store.is_down(&targets[*i].id))
+        .collect();
+    free.iter()
+        .copied()
+        .find(|&i| !used_regions.contains(targets[i].region.as_str()))
+        .or_else(|| free.first().copied())
 }

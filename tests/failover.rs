@@ -1,0 +1,64 @@
+//! Shard writes fail over to a spare location when a location fails mid-backup.
+
+use std::sync::Arc;
+
+use heirloom::api::{EmergencyRecoveryRequest, Priority, WeddingBackupRequest};
+use heirloom::provider::fault::FaultyProvider;
+use heirloom::{Engine, Error, Location};
+use heirloom_tests::*;
+
+fn faulty_locations(repo: &TestRepo) -> (Vec<Arc<FaultyProvider>>, Vec<Location>) {
+    let faulty: Vec<Arc<FaultyProvider>> = repo
+        .location_list()
+        .into_iter()
+        .map(|l| Arc::new(FaultyProvider::new(l.provider)))
+        .collect();
+    let locations = faulty
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Location::new(format!("loc{i}"), format!("region-{i}"), f.clone()))
+        .collect();
+    (faulty, locations)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_that_stops_taking_writes_is_replaced_by_a_spare() {
+    let repo = TestRepo::new(6);
+    let src = repo.path("src");
+    small_wedding(&src, 41);
+    let (faulty, locations) = faulty_locations(&repo);
+    let mut cfg = repo.config("state");
+    cfg.locations = locations;
+    let engine = Engine::open(cfg).await.unwrap();
+    // Location 2 still answers reads but refuses every write from now on.
+    faulty[2].crash_after_writes(0);
+    let mut req = WeddingBackupRequest::directory("w-fail", &src);
+    req.priority = Priority::Critical;
+    let b = engine
+        .create_backup(req.clone())
+        .await
+        .expect("backup fails over");
+    assert!(
+        !b.locations_used.contains(&"loc2".to_string()),
+        "{:?}",
+        b.locations_used
+    );
+    assert_eq!(b.locations_used.len(), 5);
+
+    // A second location failing leaves no spare: the backup fails, typed and transient.
+    faulty[4].crash_after_writes(0);
+    write_file(&src, "photos/new.jpg", &photo(3_000_000, 42), 1_700_000_000);
+    let err = engine.create_backup(req).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Storage { .. }) && err.is_transient(),
+        "{err:?}"
+    );
+
+    let out = repo.path("out");
+    engine
+        .recover(EmergencyRecoveryRequest::to_folder("w-fail", &out))
+        .await
+        .expect("recover");
+    std::fs::remove_file(src.join("photos/new.jpg")).unwrap();
+    assert_same_tree(&src, &out, true);
+}
