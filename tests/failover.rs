@@ -62,3 +62,35 @@ async fn a_location_that_stops_taking_writes_is_replaced_by_a_spare() {
     std::fs::remove_file(src.join("photos/new.jpg")).unwrap();
     assert_same_tree(&src, &out, true);
 }
+
+/// A location that answers, but slowly, is hedged: the restore takes its
+/// shards from the others and never waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_location_is_hedged_around() {
+    let repo = TestRepo::new(5);
+    let src = repo.path("src");
+    small_wedding(&src, 43);
+    let (faulty, locations) = faulty_locations(&repo);
+    let mut cfg = repo.config("state");
+    cfg.locations = locations;
+    let engine = Engine::open(cfg).await.unwrap();
+    let mut req = WeddingBackupRequest::directory("w-slow", &src);
+    req.priority = Priority::Critical;
+    engine.create_backup(req).await.unwrap();
+
+    faulty[0].set_latency(std::time::Duration::from_secs(4));
+    let reads_before = faulty[0].reads();
+    let mut rr = EmergencyRecoveryRequest::to_folder("w-slow", repo.path("out"));
+    rr.urgency = heirloom::api::Urgency::WeddingDayCritical;
+    let r = engine.recover(rr).await.expect("recover");
+    assert_same_tree(&src, &repo.path("out"), true);
+    assert!(
+        !r.locations_read.contains(&"loc0".to_string()),
+        "waited for the slow location: {:?}",
+        r.locations_read
+    );
+    assert!(
+        faulty[0].reads() > reads_before,
+        "the slow location was never asked, so nothing was hedged"
+    );
+}

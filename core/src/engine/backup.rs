@@ -59,7 +59,13 @@ pub(super) async fn create_backup(
             available: inner.store.locations.len(),
         });
     }
-    let targets: Vec<_> = inner.store.probe().await.into_iter().cloned().collect();
+    let targets: Vec<_> = inner
+        .store
+        .probe(super::store::BACKUP_PROBE_TIMEOUT)
+        .await
+        .into_iter()
+        .cloned()
+        .collect();
     if targets.len() < n {
         return Err(Error::InsufficientLocations {
             wedding,

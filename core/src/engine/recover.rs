@@ -33,6 +33,10 @@ fn read_plan(urgency: Urgency) -> (usize, Duration) {
     }
 }
 
+fn hedge_of(urgency: Urgency) -> Duration {
+    read_plan(urgency).1
+}
+
 /// Loads and checks a snapshot's manifest.
 pub(super) async fn load_manifest(
     inner: &Inner,
@@ -131,7 +135,8 @@ pub(super) async fn recover(
             }
         }
     }
-    inner.store.probe().await;
+    // Refresh what is down; a slow location is not waited for here.
+    inner.store.probe(hedge_of(req.urgency) * 4).await;
     for (pack, uses) in plan.values() {
         let reachable = pack
             .locations

@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::join_all;
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::error::{Error, Result};
 use crate::provider::{Location, ProviderError};
 use crate::repo::{content_name, CONFIG_KEY};
 
-/// How long a reachability probe may take before the location counts as down.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a backup waits for a location to answer before leaving it out.
+pub(crate) const BACKUP_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a metadata read waits before asking the next location as well.
+const METADATA_HEDGE: Duration = Duration::from_millis(250);
 
 /// The locations and what the engine has seen of them.
 pub(crate) struct Store {
@@ -63,17 +66,21 @@ impl Store {
             .contains(location)
     }
 
-    /// Asks every location for the config object; returns the reachable ones.
-    pub(crate) async fn probe(&self) -> Vec<&Location> {
+    /// Asks every location for the config object within `timeout`; returns
+    /// the ones that answered. A location that errs is marked down; one that
+    /// is merely slow is left as it was (slow is not down).
+    pub(crate) async fn probe(&self, timeout: Duration) -> Vec<&Location> {
         let checks = self.locations.iter().map(|l| async move {
-            let r = match tokio::time::timeout(PROBE_TIMEOUT, l.provider.head(CONFIG_KEY)).await {
-                Ok(r) => r,
-                Err(_) => Err(ProviderError::Unavailable {
-                    detail: "probe timed out".into(),
-                }),
-            };
-            self.observe(&l.id, &r);
-            (l, r.is_ok())
+            match tokio::time::timeout(timeout, l.provider.head(CONFIG_KEY)).await {
+                Ok(r) => {
+                    self.observe(&l.id, &r);
+                    (l, r.is_ok())
+                }
+                Err(_) => {
+                    tracing::debug!(location = %l.id, "probe timed out");
+                    (l, false)
+                }
+            }
         });
         join_all(checks)
             .await
@@ -137,17 +144,33 @@ impl Store {
         let key = format!("{prefix}{name}");
         let mut order: Vec<&Location> = self.locations.iter().collect();
         order.sort_by_key(|l| self.is_down(&l.id));
+        let mut order = order.into_iter();
+        let mut pending = FuturesUnordered::new();
+        pending.extend(order.next().map(|l| fetch_one(l, key.clone())));
+        let hedge = tokio::time::sleep(METADATA_HEDGE);
+        tokio::pin!(hedge);
         let mut problems = Vec::new();
-        for l in order {
-            let r = l.provider.get(&key, None).await;
-            self.observe(&l.id, &r);
-            match r {
-                Ok(bytes) if content_name(&bytes) == name => return Ok(bytes),
-                Ok(_) => {
-                    tracing::warn!(location = %l.id, object = %key, "metadata copy does not match its name");
-                    problems.push(format!("{}: corrupt copy", l.id));
+        // One location at a time; a failure asks the next at once, a slow
+        // answer asks the next as well after METADATA_HEDGE.
+        loop {
+            tokio::select! {
+                next = pending.next() => {
+                    let Some((l, r)) = next else { break };
+                    self.observe(&l.id, &r);
+                    match r {
+                        Ok(bytes) if content_name(&bytes) == name => return Ok(bytes),
+                        Ok(_) => {
+                            tracing::warn!(location = %l.id, object = %key, "metadata copy does not match its name");
+                            problems.push(format!("{}: corrupt copy", l.id));
+                        }
+                        Err(e) => problems.push(format!("{}: {e}", l.id)),
+                    }
+                    pending.extend(order.next().map(|l| fetch_one(l, key.clone())));
                 }
-                Err(e) => problems.push(format!("{}: {e}", l.id)),
+                _ = &mut hedge, if order.len() > 0 => {
+                    pending.extend(order.next().map(|l| fetch_one(l, key.clone())));
+                    hedge.as_mut().reset(tokio::time::Instant::now() + METADATA_HEDGE);
+                }
             }
         }
         Err(Error::Corrupt {
@@ -184,6 +207,14 @@ impl Store {
         }
         Ok(names)
     }
+}
+
+async fn fetch_one(
+    l: &Location,
+    key: String,
+) -> (&Location, std::result::Result<Bytes, ProviderError>) {
+    let r = l.provider.get(&key, None).await;
+    (l, r)
 }
 
 /// Serializes and seals a metadata value.
