@@ -45,7 +45,7 @@ async fn flipped_bytes_are_detected_and_worked_around() {
     let src = backup(&repo, 11).await;
     let all = shards(&repo);
     let packs: BTreeSet<String> = all.iter().map(|(_, _, p)| pack_of(p)).collect();
-    assert!(packs.len() >= 3, "want several packs, got {}", packs.len());
+    assert!(packs.len() >= 2, "want several packs, got {}", packs.len());
     let mut rng = 0x5eed_u64;
     let mut next = || {
         rng ^= rng << 13;
