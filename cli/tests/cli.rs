@@ -439,3 +439,15 @@ fn operation_failures_exit_1_and_usage_errors_exit_2() {
         r.stderr
     );
 }
+
+#[test]
+fn the_demo_recovers_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = ok(tmp.path(), &["demo", "--dir", "d", "--json"]);
+    let report = r.json();
+    assert_eq!(report["identical"], true);
+    assert_eq!(report["filesCompared"], report["sampleFiles"]);
+    assert_eq!(report["backup"]["parityShards"], 2);
+    assert_eq!(report["recovery"]["recoveredFiles"], report["sampleFiles"]);
+    assert!(!tmp.path().join("d/heirloom-data/loc-2").exists());
+}
