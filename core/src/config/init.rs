@@ -117,6 +117,9 @@ pub fn init_local(
 
 fn write_new(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
