@@ -1,6 +1,216 @@
-//! The `heirloom` operator command (placeholder until the CLI issue lands).
+//! `heirloom`: the operator command line, thin over the `heirloom` crate.
+//!
+//! Parsing and dispatch live here; each command is one file in `commands/`,
+//! human and JSON output in `output.rs`, progress bars in `progress.rs`, and
+//! the mapping of errors to exit codes and hints in `errors.rs`.
 
-fn main() {
-    eprintln!("heirloom: the command line is not available yet; see README.md");
-    std::process::exit(2);
+mod commands;
+mod errors;
+mod output;
+mod progress;
+mod sample;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use heirloom::api::{BackupType, EncryptionLevel, Priority, Retention, Urgency};
+
+use errors::CliError;
+use output::Output;
+
+/// A value parser for one of the contract's string enums: the possible
+/// values come from core's `ALL` and parsing is core's `FromStr`.
+macro_rules! contract {
+    ($t:ty) => {
+        PossibleValuesParser::new(<$t>::ALL.iter().map(|v| v.as_str())).try_map(|s| s.parse::<$t>())
+    };
+}
+
+/// Backups of wedding photos, videos and documents, erasure-coded across
+/// several storage locations.
+#[derive(Parser)]
+#[command(name = "heirloom", version, propagate_version = true)]
+struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "HEIRLOOM_CONFIG",
+        default_value = heirloom::config::DEFAULT_FILE_NAME,
+        value_name = "FILE"
+    )]
+    config: PathBuf,
+    /// Print one JSON document on stdout (the API result) and nothing else.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Only errors on stderr; no progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write ./heirloom.toml and N local location folders, and create the repository.
+    Init(InitArgs),
+    /// Back up a wedding's folder.
+    Backup(BackupArgs),
+    /// List snapshots, of one wedding or of all.
+    Snapshots {
+        /// Only this wedding.
+        wedding_id: Option<String>,
+    },
+    /// Restore a wedding into a folder.
+    Recover(RecoverArgs),
+    /// Repository and location health (not available yet).
+    Status,
+    /// Check stored data (not available yet).
+    Verify {
+        /// Read and hash every shard instead of checking that it exists.
+        #[arg(long)]
+        deep: bool,
+    },
+    /// Rebuild missing or corrupt shards (not available yet).
+    Repair,
+    /// Remove snapshots past their retention and unreferenced data (not available yet).
+    Prune,
+    /// The quick start: sample wedding, backup, lose 2 locations, recover, verify.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// Number of local location folders.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    locations: usize,
+    /// Folder for the locations, the state and the key file.
+    #[arg(long, default_value = "heirloom-data", value_name = "DIR")]
+    data: PathBuf,
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    /// The wedding.
+    wedding_id: String,
+    /// The folder to back up.
+    dir: PathBuf,
+    /// What to read [default: incremental].
+    #[arg(long = "type", value_name = "TYPE", value_parser = contract!(BackupType))]
+    backup_type: Option<BackupType>,
+    /// Picks the redundancy profile [default: standard].
+    #[arg(long, value_parser = contract!(Priority))]
+    priority: Option<Priority>,
+    /// Total shards per pack (distinct locations); parity stays the profile's.
+    #[arg(long, value_name = "N")]
+    locations: Option<usize>,
+    /// Keep rules [default: standard].
+    #[arg(long, value_parser = contract!(Retention))]
+    retention: Option<Retention>,
+    /// Encryption level [default: standard].
+    #[arg(long, value_parser = contract!(EncryptionLevel))]
+    encryption: Option<EncryptionLevel>,
+}
+
+#[derive(Args)]
+struct RecoverArgs {
+    /// The wedding.
+    wedding_id: String,
+    /// The folder to restore into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    to: PathBuf,
+    /// Restore the newest snapshot at or before this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339-TIME", value_parser = parse_time)]
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only files classified (by content) as photos or documents.
+    #[arg(long, value_enum, conflicts_with = "items")]
+    only: Option<Only>,
+    /// A file or folder of the snapshot to restore; repeat for more.
+    #[arg(long = "item", value_name = "PATH")]
+    items: Vec<String>,
+    /// How hard to push the locations [default: standard].
+    #[arg(long, value_parser = contract!(Urgency))]
+    urgency: Option<Urgency>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Only {
+    Photos,
+    Documents,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Work in this folder (kept afterwards) instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-06-13T18:00:00Z)"))
+}
+
+fn init_tracing(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(progress::LogWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.quiet, cli.verbose);
+    let out = Output::new(cli.json, cli.quiet);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot start the runtime: {e}")))
+        .and_then(|rt| rt.block_on(run(cli.command, &cli.config, &out)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            e.report();
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(command: Command, config: &std::path::Path, out: &Output) -> Result<(), CliError> {
+    use commands::*;
+    match command {
+        Command::Init(a) => init::run(config, &a.data, a.locations, out).await,
+        Command::Backup(a) => backup::run(config, a, out).await,
+        Command::Snapshots { wedding_id } => snapshots::run(config, wedding_id, out).await,
+        Command::Recover(a) => recover::run(config, a, out).await,
+        Command::Status => Err(CliError::NotAvailable(
+            "status (the engine has no health report yet)",
+        )),
+        Command::Verify { .. } => Err(CliError::NotAvailable(
+            "verify (the engine has no scrub yet)",
+        )),
+        Command::Repair => Err(CliError::NotAvailable(
+            "repair (the engine has no repair yet)",
+        )),
+        Command::Prune => Err(CliError::NotAvailable(
+            "prune (the engine has no prune yet)",
+        )),
+        Command::Demo(a) => demo::run(a.dir, out).await,
+    }
 }

@@ -90,6 +90,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A configuration file (`heirloom.toml`) that cannot be read or is
+    /// invalid, or a key source that is missing. Never holds a secret.
+    #[error("{}", config_message(file, *line, message))]
+    Config {
+        /// The file, as it was named.
+        file: PathBuf,
+        /// 1-based line the problem is on, when known.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+
     /// The option exists in the contract but this build does not implement it.
     #[error("not implemented: {0}")]
     NotImplemented(String),
@@ -97,6 +109,13 @@ pub enum Error {
     /// A failure inside the engine that should not happen (a bug).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn config_message(file: &std::path::Path, line: Option<usize>, message: &str) -> String {
+    match line {
+        Some(line) => format!("{} line {line}: {message}", file.display()),
+        None => format!("{}: {message}", file.display()),
+    }
 }
 
 impl Error {

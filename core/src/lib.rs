@@ -18,6 +18,7 @@
 pub mod api;
 mod chunk;
 mod classify;
+pub mod config;
 mod context;
 pub mod crypto;
 mod engine;

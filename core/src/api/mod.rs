@@ -3,6 +3,7 @@
 
 mod backup;
 mod options;
+mod progress;
 mod recover;
 
 pub use backup::{BackupResult, BackupSource, BackupStats, SourceItem, WeddingBackupRequest};
@@ -10,4 +11,5 @@ pub use options::{
     BackupType, DataType, EncryptionLevel, FileClass, Priority, RecoveryCapability,
     RecoveryLocation, Retention, Urgency,
 };
+pub use progress::{Progress, ProgressSink};
 pub use recover::{BadShard, EmergencyRecoveryRequest, RecoveryResult, SnapshotInfo};

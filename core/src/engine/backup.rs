@@ -12,10 +12,13 @@ use std::time::Instant;
 
 use super::ingest::{ingest, FileJob, IngestStats};
 use super::keys::domain_keys;
+use super::progress::{report_while, Sink};
 use super::source::{self, SourceKind};
 use super::store::seal_json;
 use super::Inner;
-use crate::api::{BackupResult, BackupStats, BackupType, FileClass, WeddingBackupRequest};
+use crate::api::{
+    BackupResult, BackupStats, BackupType, FileClass, Progress, WeddingBackupRequest,
+};
 use crate::error::{Error, Result};
 use crate::repo::{MetaKind, INDEX_PREFIX, MANIFEST_PREFIX, SNAPSHOT_PREFIX};
 use crate::snapshot::{Entry, EntryKind, IndexRecord, Manifest, SnapshotRecord};
@@ -41,6 +44,7 @@ pub(super) fn manifest_aad(repo_id: &str, wedding: &str) -> Vec<u8> {
 pub(super) async fn create_backup(
     inner: &Arc<Inner>,
     req: WeddingBackupRequest,
+    progress: Sink,
 ) -> Result<BackupResult> {
     let wedding = req.wedding_id.clone();
     check_wedding_id(&wedding)?;
@@ -112,6 +116,7 @@ pub(super) async fn create_backup(
     let mut entries: Vec<Option<Entry>> = Vec::with_capacity(listing.entries.len());
     let mut jobs = Vec::new();
     let mut job_slots = Vec::new();
+    let mut bytes_to_read = 0u64;
     for se in &listing.entries {
         let base = Entry {
             path: se.path.clone(),
@@ -190,6 +195,7 @@ pub(super) async fn create_backup(
             kind: EntryKind::File,
             ..base
         }));
+        bytes_to_read += se.size;
         jobs.push(FileJob {
             name: se.path.clone(),
             content: content.clone(),
@@ -197,13 +203,23 @@ pub(super) async fn create_backup(
     }
 
     let ingest_stats = Arc::new(IngestStats::default());
-    let (outcomes, packs) = ingest(
-        inner,
-        keys.clone(),
-        jobs,
-        profile,
-        targets,
-        ingest_stats.clone(),
+    let files_to_read = jobs.len() as u64;
+    let (outcomes, packs) = report_while(
+        &progress,
+        || Progress {
+            files_done: ingest_stats.files_done.load(Ordering::Relaxed),
+            files_total: files_to_read,
+            bytes_done: ingest_stats.bytes_read.load(Ordering::Relaxed),
+            bytes_total: bytes_to_read,
+        },
+        ingest(
+            inner,
+            keys.clone(),
+            jobs,
+            profile,
+            targets,
+            ingest_stats.clone(),
+        ),
     )
     .await?;
     for (slot, outcome) in job_slots.into_iter().zip(outcomes) {

@@ -56,6 +56,7 @@ pub(super) struct FileOutcome {
 /// Counters shared by the stages.
 #[derive(Debug, Default)]
 pub(super) struct IngestStats {
+    pub files_done: AtomicU64,
     pub bytes_read: AtomicU64,
     pub bytes_new: AtomicU64,
     pub bytes_stored: AtomicU64,
@@ -103,7 +104,9 @@ pub(super) async fn ingest(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { return Ok(()) };
-                    match read_file(&inner, &keys, job, &claimed, &tx, &stats) {
+                    let read = read_file(&inner, &keys, job, &claimed, &tx, &stats);
+                    stats.files_done.fetch_add(1, Ordering::Relaxed);
+                    match read {
                         Ok(out) => results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(out),
                         Err(ReadError::Source(e)) => {
                             tracing::warn!(file = %job.name, error = %e, "skipping a file that could not be read");

@@ -8,6 +8,7 @@ mod fetch;
 mod ingest;
 mod keys;
 mod open;
+mod progress;
 mod recover;
 mod restore_fs;
 mod source;
@@ -20,7 +21,8 @@ use tokio::sync::RwLock;
 pub use config::EngineConfig;
 
 use crate::api::{
-    BackupResult, EmergencyRecoveryRequest, RecoveryResult, SnapshotInfo, WeddingBackupRequest,
+    BackupResult, EmergencyRecoveryRequest, ProgressSink, RecoveryResult, SnapshotInfo,
+    WeddingBackupRequest,
 };
 use crate::crypto::keys::MasterKey;
 use crate::error::Result;
@@ -101,12 +103,32 @@ impl Engine {
 
     /// Backs up one wedding and commits a snapshot.
     pub async fn create_backup(&self, request: WeddingBackupRequest) -> Result<BackupResult> {
-        backup::create_backup(&self.inner, request).await
+        backup::create_backup(&self.inner, request, None).await
+    }
+
+    /// [`Engine::create_backup`], telling `progress` how many files and bytes
+    /// have been read, a few times a second.
+    pub async fn create_backup_with_progress(
+        &self,
+        request: WeddingBackupRequest,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Result<BackupResult> {
+        backup::create_backup(&self.inner, request, Some(progress)).await
     }
 
     /// Restores a wedding from the newest snapshot at or before the target time.
     pub async fn recover(&self, request: EmergencyRecoveryRequest) -> Result<RecoveryResult> {
-        recover::recover(&self.inner, request).await
+        recover::recover(&self.inner, request, None).await
+    }
+
+    /// [`Engine::recover`], telling `progress` how many files and bytes have
+    /// been written, a few times a second.
+    pub async fn recover_with_progress(
+        &self,
+        request: EmergencyRecoveryRequest,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Result<RecoveryResult> {
+        recover::recover(&self.inner, request, Some(progress)).await
     }
 
     /// Snapshots of one wedding (or of all, with `None`), oldest first.

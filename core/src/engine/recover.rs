@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::backup::{check_wedding_id, manifest_aad};
 use super::fetch::{chunk_id_bytes, fetch_pack, unrecoverable};
 use super::keys::domain_keys;
+use super::progress::{report_while, Sink, WriteCounters};
 use super::restore_fs::{set_file_metadata, Staging};
 use super::store::open_json;
 use super::Inner;
@@ -71,6 +72,7 @@ struct Use {
 pub(super) async fn recover(
     inner: &Arc<Inner>,
     req: EmergencyRecoveryRequest,
+    progress: Sink,
 ) -> Result<RecoveryResult> {
     let wedding = req.wedding_id.clone();
     check_wedding_id(&wedding)?;
@@ -163,7 +165,16 @@ pub(super) async fn recover(
         &dest,
         &hex::encode(inner.config.context.random_bytes::<6>()),
     )?;
-    match restore_into(inner, &wedding, &req, &staging, &files, plan, &keys).await {
+    let counters = Arc::new(WriteCounters::new(files.iter().map(|e| e.size)));
+    let restored = report_while(
+        &progress,
+        || counters.current(),
+        restore_into(
+            inner, &wedding, &req, &staging, &files, plan, &keys, &counters,
+        ),
+    )
+    .await;
+    match restored {
         Ok(mut result) => {
             let dest_path = staging.dest().to_owned();
             staging.commit(&selected)?;
@@ -181,6 +192,10 @@ pub(super) async fn recover(
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the parts of one recovery"
+)]
 async fn restore_into(
     inner: &Arc<Inner>,
     wedding: &str,
@@ -189,6 +204,7 @@ async fn restore_into(
     files: &[&Entry],
     plan: ReadPlan,
     keys: &DomainKeys,
+    counters: &Arc<WriteCounters>,
 ) -> Result<RecoveryResult> {
     let mut paths = Vec::with_capacity(files.len());
     for e in files {
@@ -200,6 +216,7 @@ async fn restore_into(
         .map(|(pack, uses)| {
             let paths = paths.clone();
             let keys = keys.clone();
+            let counters = counters.clone();
             async move {
                 let fetched = fetch_pack(inner, &pack, hedge).await.map_err(|f| {
                     let files: std::collections::HashSet<usize> =
@@ -207,7 +224,7 @@ async fn restore_into(
                     unrecoverable(wedding, &pack, &f, files.len())
                 })?;
                 let (fetched, verified) = tokio::task::spawn_blocking(move || {
-                    write_chunks(fetched, &pack, &uses, &paths, &keys)
+                    write_chunks(fetched, &pack, &uses, &paths, &keys, &counters)
                 })
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??;
@@ -278,6 +295,7 @@ fn write_chunks(
     uses: &HashMap<usize, Vec<Use>>,
     paths: &[PathBuf],
     keys: &DomainKeys,
+    counters: &WriteCounters,
 ) -> Result<(super::fetch::FetchedPack, u64)> {
     let mut verified = 0;
     for (&entry_idx, targets) in uses {
@@ -295,6 +313,7 @@ fn write_chunks(
         verified += 1;
         for u in targets {
             write_at(&paths[u.file], u.offset, &plain)?;
+            counters.wrote(u.file, plain.len() as u64);
         }
     }
     Ok((fetched, verified))

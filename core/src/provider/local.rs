@@ -58,6 +58,16 @@ impl LocalDirProvider {
         })
     }
 
+    /// A provider rooted at `root` that never creates it: when the folder is
+    /// missing (a lost disk, an unmounted volume) every operation fails with
+    /// [`ProviderError::Unavailable`] instead of writing to an empty
+    /// mount point. Used when opening a configured repository.
+    pub fn existing(root: impl Into<PathBuf>) -> Self {
+        LocalDirProvider {
+            root: Arc::new(root.into()),
+        }
+    }
+
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -406,6 +416,17 @@ mod tests {
         let p = LocalDirProvider::new(&root).unwrap();
         assert_eq!(p.root(), root);
         assert!(root.is_dir());
+    }
+
+    #[tokio::test]
+    async fn existing_never_creates_a_missing_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("gone");
+        let p = LocalDirProvider::existing(&root);
+        let err = p.put("a", Bytes::from_static(b"x")).await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert!(p.list("").await.unwrap_err().is_transient());
+        assert!(!root.exists());
     }
 
     #[tokio::test]
