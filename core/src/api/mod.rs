@@ -2,8 +2,9 @@
 //! (camelCase fields, RFC 3339 UTC timestamps, contract strings for enums).
 
 mod backup;
-mod options;
+pub(crate) mod options;
 mod recover;
+mod status;
 
 pub use backup::{BackupResult, BackupSource, BackupStats, SourceItem, WeddingBackupRequest};
 pub use options::{
@@ -11,3 +12,4 @@ pub use options::{
     RecoveryLocation, Retention, Urgency,
 };
 pub use recover::{BadShard, EmergencyRecoveryRequest, RecoveryResult, SnapshotInfo};
+pub use status::{BackupSystemStatus, HealthCheck, HealthLevel, HealthReport, LocationHealth};

@@ -10,6 +10,7 @@ mod keys;
 mod open;
 mod recover;
 mod restore_fs;
+mod scheduling;
 mod source;
 mod store;
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use tokio::sync::RwLock;
 
+pub(crate) use backup::check_wedding_id;
 pub use config::EngineConfig;
 
 use crate::api::{
@@ -69,6 +71,8 @@ struct Inner {
     master: MasterKey,
     store: Store,
     catalog: RwLock<Catalog>,
+    /// Calendar, job queue, metrics (the state database).
+    sched: crate::schedule::Scheduling,
     wedding_keys: tokio::sync::Mutex<
         std::collections::HashMap<
             (String, crate::api::EncryptionLevel),
