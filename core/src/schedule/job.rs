@@ -106,7 +106,8 @@ pub struct JobRequest {
     pub kind: JobKind,
     /// The class it is queued in. `None`: a backup of a wedding on the
     /// calendar gets the policy's class, any other backup its request's
-    /// priority, a repair `high`, other maintenance `standard`.
+    /// priority, a repair `high`, other maintenance `standard`. A backup's
+    /// request priority (its redundancy profile) is raised to the class.
     #[serde(default)]
     pub priority: Option<Priority>,
     /// Do not start before this instant.

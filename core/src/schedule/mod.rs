@@ -242,6 +242,12 @@ pub(crate) fn enqueue(engine: &crate::Engine, request: JobRequest) -> crate::Res
         }
         (None, JobKind::Maintenance { .. }) => Priority::Standard,
     };
+    // A backup queued as critical is also stored as critical (3+2 on five
+    // locations): the class never lowers the request's own priority.
+    let mut request = request;
+    if let JobKind::Backup { request: r } = &mut request.kind {
+        r.priority = r.priority.max(class);
+    }
     let now = engine.context().now();
     let not_before = request.not_before.unwrap_or(now).max(now);
     let sched = engine.scheduling();
