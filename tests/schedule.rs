@@ -493,3 +493,68 @@ async fn a_burst_in_a_watched_folder_is_in_a_few_snapshots_within_seconds() {
     stop.cancel();
     run.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_health_and_metrics_come_from_real_counters() {
+    let repo = TestRepo::new(5);
+    let engine = Engine::open(fast(repo.config("state"))).await.unwrap();
+    // A critical wedding (in 3 days) with a snapshot on five healthy locations.
+    let mut event = WeddingEvent::new(
+        "soon",
+        Utc::now().date_naive() + chrono::Duration::days(3),
+        NaiveTime::from_hms_opt(15, 0, 0).unwrap(),
+        chrono_tz::Europe::Paris,
+    );
+    event.venue_region = "eu-west".into();
+    engine.calendar().add(event).unwrap();
+    let mut req = items_backup("soon", 5);
+    req.priority = Priority::Critical;
+    let backup = engine.create_backup(req).await.unwrap();
+
+    let status = engine.status().await.unwrap();
+    assert_eq!(
+        (status.critical_weddings, status.critical_weddings_protected),
+        (1, 1)
+    );
+    assert!(status.total_storage_used >= backup.stats.bytes_stored);
+    assert_eq!(status.last_backup_completion, Some(backup.completed_at));
+    assert_eq!(
+        status.recovery_capability,
+        heirloom::api::RecoveryCapability::Optimal
+    );
+    let json = serde_json::to_value(&status).unwrap();
+    assert!(json.get("criticalWeddingsProtected").is_some() && json.get("healthScore").is_some());
+
+    // No scrub or drill yet: those inputs are unknown, so degraded, not optimal.
+    let health = engine.health().await.unwrap();
+    assert_eq!(health.checks.len(), 5);
+    assert_eq!(health.level, heirloom::api::HealthLevel::Degraded);
+    std::fs::write(
+        repo.path("state").join(heirloom::health::LAST_SCRUB_FILE),
+        format!(
+            r#"{{"finishedAt":"{}","findings":0,"unfixable":0,"shardsChecked":10}}"#,
+            Utc::now().to_rfc3339()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        repo.path("state").join(heirloom::health::LAST_DRILL_FILE),
+        format!(
+            r#"{{"finishedAt":"{}","ok":true,"durationMs":1200,"bytes":5000}}"#,
+            Utc::now().to_rfc3339()
+        ),
+    )
+    .unwrap();
+    let health = engine.health().await.unwrap();
+    // The calendar wedding has no folder, so completeness has nothing to miss.
+    assert_eq!(health.score, 100, "{health:#?}");
+    assert_eq!(health.level, heirloom::api::HealthLevel::Optimal);
+
+    let text = engine.metrics_text().await;
+    assert!(
+        text.contains("heirloom_critical_weddings_protected 1"),
+        "{text}"
+    );
+    assert!(text.contains("heirloom_health_score 100"), "{text}");
+    assert!(text.contains("heirloom_location_up{location=\"loc0\",region=\"region-0\"} 1"));
+}

@@ -148,11 +148,7 @@ pub(crate) fn overall(checks: &[HealthCheck]) -> (u8, HealthLevel) {
         .iter()
         .map(|c| u32::from(c.weight) * u32::from(c.score))
         .sum();
-    let score = if weights == 0 {
-        0
-    } else {
-        ((total + weights / 2) / weights) as u8
-    };
+    let score = (total + weights / 2).checked_div(weights).unwrap_or(0) as u8;
     let worst = checks
         .iter()
         .map(|c| c.level)
