@@ -210,7 +210,6 @@ async fn saturday_protection_holds_maintenance_and_critical_work_makes_it_yield(
 
     // Monday: prune starts.
     clock.set(Utc.with_ymd_and_hms(2025, 6, 16, 10, 0, 0).unwrap());
-    engine.calendar().list().unwrap(); // (the loop also wakes on its tick)
     wait_until("prune started", Duration::from_secs(30), || {
         runner.started.lock().unwrap().len() == 1
     })
