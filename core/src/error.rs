@@ -106,6 +106,11 @@ pub enum Error {
     #[error("not implemented: {0}")]
     NotImplemented(String),
 
+    /// The operation was cancelled (maintenance yielding to critical work,
+    /// or shutdown) before it finished.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+
     /// A failure inside the engine that should not happen (a bug).
     #[error("internal error: {0}")]
     Internal(String),

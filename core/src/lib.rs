@@ -24,11 +24,16 @@ pub mod crypto;
 mod engine;
 pub mod erasure;
 mod error;
+pub mod events;
+pub mod health;
+mod metrics;
 mod pack;
 pub mod placement;
 pub mod provider;
 mod repo;
+pub mod schedule;
 mod snapshot;
+mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -36,7 +41,14 @@ pub use context::{Clock, Context, ManualClock, SystemClock};
 pub use crypto::{KdfParams, KeyProvider, KeyProviderError, KeySource};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
+pub use events::Event;
 pub use pack::DEFAULT_PACK_SIZE;
 pub use placement::{PlacementPolicy, RedundancyProfile, RedundancyProfiles, RegionSpread};
 pub use provider::{Location, ObjectMeta, ProviderError, StorageProvider, Tier};
 pub use repo::ChunkerParams;
+pub use schedule::{
+    BackupIntervals, Calendar, JobId, JobInfo, JobKind, JobRequest, JobState, MaintenanceKind,
+    MaintenanceOutcome, MaintenanceRunner, MaintenanceTask, PriorityPolicy, RealtimeConfig,
+    RetryPolicy, ScheduleConfig, WeddingAwarePolicy, WeddingEvent, WorkerLimits,
+};
+pub use tokio_util::sync::CancellationToken;

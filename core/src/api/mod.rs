@@ -2,9 +2,10 @@
 //! (camelCase fields, RFC 3339 UTC timestamps, contract strings for enums).
 
 mod backup;
-mod options;
+pub(crate) mod options;
 mod progress;
 mod recover;
+mod status;
 
 pub use backup::{BackupResult, BackupSource, BackupStats, SourceItem, WeddingBackupRequest};
 pub use options::{
@@ -13,3 +14,4 @@ pub use options::{
 };
 pub use progress::{Progress, ProgressSink};
 pub use recover::{BadShard, EmergencyRecoveryRequest, RecoveryResult, SnapshotInfo};
+pub use status::{BackupSystemStatus, HealthCheck, HealthLevel, HealthReport, LocationHealth};

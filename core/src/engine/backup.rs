@@ -24,7 +24,7 @@ use crate::repo::{MetaKind, INDEX_PREFIX, MANIFEST_PREFIX, SNAPSHOT_PREFIX};
 use crate::snapshot::{Entry, EntryKind, IndexRecord, Manifest, SnapshotRecord};
 
 /// Checks a wedding id: non-empty, at most 200 bytes, no control characters.
-pub(super) fn check_wedding_id(id: &str) -> Result<()> {
+pub(crate) fn check_wedding_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
         return Err(Error::invalid(format!(
             "wedding id {id:?} must be 1–200 bytes without control characters"

@@ -8,6 +8,7 @@ use crate::pack::DEFAULT_PACK_SIZE;
 use crate::placement::{PlacementPolicy, RedundancyProfiles, RegionSpread};
 use crate::provider::Location;
 use crate::repo::ChunkerParams;
+use crate::schedule::ScheduleConfig;
 use crate::Context;
 
 /// Everything [`crate::Engine::open`] needs.
@@ -35,6 +36,8 @@ pub struct EngineConfig {
     pub create_if_missing: bool,
     /// Clock and randomness.
     pub context: Context,
+    /// The scheduler: policy, limits, intervals, retries, maintenance runner.
+    pub schedule: ScheduleConfig,
 }
 
 impl EngineConfig {
@@ -52,6 +55,7 @@ impl EngineConfig {
             chunker: ChunkerParams::default(),
             create_if_missing: true,
             context: Context::default(),
+            schedule: ScheduleConfig::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod open;
 mod progress;
 mod recover;
 mod restore_fs;
+mod scheduling;
 mod source;
 mod store;
 
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use tokio::sync::RwLock;
 
+pub(crate) use backup::check_wedding_id;
 pub use config::EngineConfig;
 
 use crate::api::{
@@ -71,6 +73,8 @@ struct Inner {
     master: MasterKey,
     store: Store,
     catalog: RwLock<Catalog>,
+    /// Calendar, job queue, metrics (the state database).
+    sched: crate::schedule::Scheduling,
     wedding_keys: tokio::sync::Mutex<
         std::collections::HashMap<
             (String, crate::api::EncryptionLevel),

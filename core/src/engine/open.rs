@@ -40,7 +40,13 @@ pub(super) async fn open(config: EngineConfig) -> Result<Engine> {
         return Err(Error::invalid("pack_size must be at least 1 KiB"));
     }
     std::fs::create_dir_all(&config.state_dir).map_err(|e| Error::io(&config.state_dir, e))?;
-    let store = Store::new(config.locations.clone());
+    let sched = crate::schedule::Scheduling::open(&config.state_dir)?;
+    let store = Store::new(
+        config.locations.clone(),
+        crate::events::EventBus::default(),
+        config.context.clone(),
+        config.schedule.degraded_after_failures,
+    );
 
     let (repo, master) = match read_config(&store).await? {
         Some(repo) => {
@@ -52,6 +58,7 @@ pub(super) async fn open(config: EngineConfig) -> Result<Engine> {
     };
     let inner = Inner {
         catalog: RwLock::new(Catalog::default()),
+        sched,
         wedding_keys: Default::default(),
         config,
         repo,

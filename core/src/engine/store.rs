@@ -1,7 +1,7 @@
 //! The engine's view of its locations: which are reachable, and metadata
 //! objects replicated to all of them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::error::{Error, Result};
+use crate::events::{Event, EventBus};
 use crate::provider::{Location, ProviderError};
 use crate::repo::{content_name, CONFIG_KEY};
 
@@ -19,16 +20,81 @@ pub(crate) const BACKUP_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 const METADATA_HEDGE: Duration = Duration::from_millis(250);
 
 /// The locations and what the engine has seen of them.
+///
+/// A location is *down* after one transient failure and *up* after one
+/// success (that only orders reads and placement). It is *degraded* after
+/// `degraded_after` consecutive transient failures, which emits
+/// [`Event::LocationDegraded`] (and the scheduler queues its repair); the
+/// next success emits [`Event::LocationRecovered`].
 pub(crate) struct Store {
     pub locations: Vec<Location>,
     down: Mutex<HashSet<String>>,
+    /// Location → (consecutive transient failures, degraded).
+    failures: Mutex<HashMap<String, (u32, bool)>>,
+    degraded_after: u32,
+    pub events: EventBus,
+    ctx: crate::Context,
 }
 
 impl Store {
-    pub(crate) fn new(locations: Vec<Location>) -> Self {
+    pub(crate) fn new(
+        locations: Vec<Location>,
+        events: EventBus,
+        ctx: crate::Context,
+        degraded_after: u32,
+    ) -> Self {
         Store {
             locations,
             down: Mutex::new(HashSet::new()),
+            failures: Mutex::new(HashMap::new()),
+            degraded_after: degraded_after.max(1),
+            events,
+            ctx,
+        }
+    }
+
+    /// True when the location failed `degraded_after` times in a row and
+    /// has not answered since.
+    pub(crate) fn is_degraded(&self, location: &str) -> bool {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(location)
+            .is_some_and(|(_, degraded)| *degraded)
+    }
+
+    /// Counts a failure or a success toward the degraded state.
+    fn track(&self, location: &str, failed: Option<&ProviderError>) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = failures.entry(location.to_owned()).or_default();
+        let event = match failed {
+            Some(e) => {
+                entry.0 = entry.0.saturating_add(1);
+                (!entry.1 && entry.0 >= self.degraded_after).then(|| {
+                    entry.1 = true;
+                    tracing::warn!(location, failures = entry.0, error = %e, "location degraded");
+                    Event::LocationDegraded {
+                        location: location.to_owned(),
+                        failures: entry.0,
+                        error: e.to_string(),
+                        at: self.ctx.now(),
+                    }
+                })
+            }
+            None => {
+                let was = std::mem::take(entry);
+                was.1.then(|| {
+                    tracing::info!(location, "degraded location recovered");
+                    Event::LocationRecovered {
+                        location: location.to_owned(),
+                        at: self.ctx.now(),
+                    }
+                })
+            }
+        };
+        drop(failures);
+        if let Some(e) = event {
+            self.events.emit(e);
         }
     }
 
@@ -49,11 +115,15 @@ impl Store {
                 if down.insert(location.to_owned()) {
                     tracing::warn!(location, error = %e, "location unavailable");
                 }
+                drop(down);
+                self.track(location, Some(e));
             }
             Ok(_) => {
                 if down.remove(location) {
                     tracing::info!(location, "location reachable again");
                 }
+                drop(down);
+                self.track(location, None);
             }
             Err(_) => {}
         }
