@@ -113,6 +113,9 @@ async fn s3_an_unreachable_server_is_a_location_down() {
     // Nothing listens on port 1 of the loopback address.
     let mut cfg = test_config("http://127.0.0.1:1", "b");
     cfg.retry_attempts = 1;
+    cfg.allow_plaintext_credentials = true;
+    cfg.access_key_id = Some(Secret::new("test"));
+    cfg.secret_access_key = Some(Secret::new("test"));
     let p = S3Provider::new(cfg).expect("provider");
     let err = p.get("a", None).await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
