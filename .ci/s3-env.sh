@@ -80,8 +80,8 @@ heirloom_moto_setup() {
 
 heirloom_moto_stop() {
     if [ -n "${HEIRLOOM_MOTO_PID:-}" ]; then
-        kill "$HEIRLOOM_MOTO_PID" 2>/dev/null
-        wait "$HEIRLOOM_MOTO_PID" 2>/dev/null
+        kill "$HEIRLOOM_MOTO_PID" 2>/dev/null || true
+        wait "$HEIRLOOM_MOTO_PID" 2>/dev/null || true
         HEIRLOOM_MOTO_PID=""
     fi
     return 0
