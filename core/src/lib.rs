@@ -12,6 +12,9 @@
 //! - `simd-accel` (default): SIMD Reed–Solomon kernels (needs a C compiler
 //!   and AVX2 on x86_64); without it the pure-Rust kernels are used.
 //! - `testing`: exposes [`testing`], the provider conformance suite.
+//! - `s3`: `provider::s3`, S3-compatible object storage through Apache
+//!   OpenDAL. Off by default (it brings an HTTP and TLS stack); the CLI and
+//!   the bindings enable it.
 
 #![warn(missing_docs)]
 

@@ -19,6 +19,8 @@ pub mod fault;
 pub mod latency;
 pub mod local;
 pub mod memory;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 pub use error::ProviderError;
 

@@ -20,6 +20,9 @@ use bytes::Bytes;
 
 use crate::provider::{ProviderError, StorageProvider};
 
+#[cfg(feature = "s3")]
+pub mod s3;
+
 /// Runs every conformance check against `provider`, panicking with a
 /// message naming the failed check.
 ///
