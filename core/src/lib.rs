@@ -26,10 +26,13 @@ mod error;
 mod pack;
 pub mod placement;
 pub mod provider;
+mod prune;
+mod repair;
 mod repo;
 mod snapshot;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod verify;
 
 pub use context::{Clock, Context, ManualClock, SystemClock};
 pub use crypto::{KdfParams, KeyProvider, KeyProviderError, KeySource};
@@ -38,4 +41,15 @@ pub use error::{Error, Result};
 pub use pack::DEFAULT_PACK_SIZE;
 pub use placement::{PlacementPolicy, RedundancyProfile, RedundancyProfiles, RegionSpread};
 pub use provider::{Location, ObjectMeta, ProviderError, StorageProvider, Tier};
+pub use prune::{
+    ForgetSnapshot, KeepRules, MaintenancePolicy, MaintenanceWindow, PendingMarker, PruneOptions,
+    PrunePlan, PruneReport, DEFAULT_GRACE_SECS,
+};
+pub use repair::{
+    ArchiveOptions, ArchivePlan, LocationStatus, RepairAction, RepairFailure, RepairPlan,
+    RepairReport, RetireReport, ShardMove, Unfixable,
+};
 pub use repo::ChunkerParams;
+pub use verify::{
+    DrillReport, DrillSample, Finding, FindingKind, IntegrityReport, VerifyOptions, VerifyScope,
+};

@@ -8,6 +8,6 @@ mod recover;
 pub use backup::{BackupResult, BackupSource, BackupStats, SourceItem, WeddingBackupRequest};
 pub use options::{
     BackupType, DataType, EncryptionLevel, FileClass, Priority, RecoveryCapability,
-    RecoveryLocation, Retention, Urgency,
+    RecoveryLocation, Retention, Urgency, VerifyDepth,
 };
 pub use recover::{BadShard, EmergencyRecoveryRequest, RecoveryResult, SnapshotInfo};

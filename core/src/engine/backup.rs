@@ -44,6 +44,10 @@ pub(super) async fn create_backup(
 ) -> Result<BackupResult> {
     let wedding = req.wedding_id.clone();
     check_wedding_id(&wedding)?;
+    // Prune never deletes packs while a backup of this engine runs; and
+    // packs under a prune marker (from any process) are not dedup targets.
+    let _maintenance = inner.maintenance.read().await;
+    crate::prune::prepare_backup(inner).await?;
     let ctx = &inner.config.context;
     let started_at = ctx.now();
     let timer = Instant::now();
@@ -59,7 +63,14 @@ pub(super) async fn create_backup(
             available: inner.store.locations.len(),
         });
     }
-    let targets: Vec<_> = inner.store.probe().await.into_iter().cloned().collect();
+    let targets: Vec<_> = inner
+        .store
+        .probe()
+        .await
+        .into_iter()
+        .filter(|l| !inner.store.is_retired(&l.id))
+        .cloned()
+        .collect();
     if targets.len() < n {
         return Err(Error::InsufficientLocations {
             wedding,
@@ -235,6 +246,7 @@ pub(super) async fn create_backup(
         let index = IndexRecord {
             version: 1,
             packs: packs.clone(),
+            generation: 0,
         };
         let sealed = seal_json(
             &inner.master.metadata,
@@ -298,6 +310,7 @@ pub(super) async fn create_backup(
                 IndexRecord {
                     version: 1,
                     packs: packs.clone(),
+                    generation: 0,
                 },
             );
         }

@@ -2,16 +2,17 @@
 //! and recoveries.
 
 mod backup;
-mod catalog;
+pub(crate) mod catalog;
 mod config;
 mod fetch;
 mod ingest;
-mod keys;
-mod open;
-mod recover;
+pub(crate) mod keys;
+pub(crate) mod open;
+pub(crate) mod recover;
 mod restore_fs;
 mod source;
-mod store;
+pub(crate) mod store;
+mod upkeep;
 
 use std::sync::Arc;
 
@@ -63,12 +64,15 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    config: EngineConfig,
-    repo: RepoConfig,
-    master: MasterKey,
-    store: Store,
-    catalog: RwLock<Catalog>,
+pub(crate) struct Inner {
+    pub(crate) config: EngineConfig,
+    pub(crate) repo: RepoConfig,
+    pub(crate) master: MasterKey,
+    pub(crate) store: Store,
+    pub(crate) catalog: RwLock<Catalog>,
+    /// Held shared by every backup, exclusively by prune while it deletes:
+    /// a backup in this engine never runs while packs are being removed.
+    pub(crate) maintenance: RwLock<()>,
     wedding_keys: tokio::sync::Mutex<
         std::collections::HashMap<
             (String, crate::api::EncryptionLevel),

@@ -34,7 +34,7 @@ fn read_plan(urgency: Urgency) -> (usize, Duration) {
 }
 
 /// Loads and checks a snapshot's manifest.
-pub(super) async fn load_manifest(
+pub(crate) async fn load_manifest(
     inner: &Inner,
     rec: &SnapshotRecord,
     keys: &DomainKeys,

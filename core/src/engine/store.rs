@@ -19,6 +19,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Store {
     pub locations: Vec<Location>,
     down: Mutex<HashSet<String>>,
+    /// Locations retired (a `locations/<id>` status object): never chosen
+    /// for new writes.
+    retired: Mutex<HashSet<String>>,
 }
 
 impl Store {
@@ -26,7 +29,26 @@ impl Store {
         Store {
             locations,
             down: Mutex::new(HashSet::new()),
+            retired: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// True when the location has been retired.
+    pub(crate) fn is_retired(&self, location: &str) -> bool {
+        self.retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(location)
+    }
+
+    /// Replaces the set of retired locations.
+    pub(crate) fn set_retired(&self, ids: HashSet<String>) {
+        *self.retired.lock().unwrap_or_else(|p| p.into_inner()) = ids;
+    }
+
+    /// Configured locations that are not retired.
+    pub(crate) fn active(&self) -> impl Iterator<Item = &Location> {
+        self.locations.iter().filter(|l| !self.is_retired(&l.id))
     }
 
     pub(crate) fn location(&self, id: &str) -> Option<&Location> {
