@@ -29,6 +29,9 @@ pub(crate) struct Catalog {
     pub pack_source: HashMap<String, (u64, String)>,
     /// Index name → ids of the packs it lists.
     pub index_packs: HashMap<String, Vec<String>>,
+    /// Chunks of packs under a prune marker: still restorable, no longer
+    /// deduplication targets (backups only look at `chunks`).
+    pub parked: HashMap<[u8; 32], ChunkLoc>,
 }
 
 impl Catalog {
@@ -77,13 +80,37 @@ impl Catalog {
         self.packs.insert(pack.id.clone(), pack);
     }
 
-    /// Forgets a pack (deleted by prune, or under a prune marker so that
-    /// backups stop deduplicating against it).
+    /// Forgets a pack deleted by prune.
     pub(crate) fn remove_pack(&mut self, id: &str) {
         if self.packs.remove(id).is_some() {
             self.chunks.retain(|_, loc| loc.pack.id != id);
+            self.parked.retain(|_, loc| loc.pack.id != id);
             self.pack_source.remove(id);
         }
+    }
+
+    /// Stops deduplication against a pack under a prune marker; its chunks
+    /// stay restorable through [`Catalog::locate`].
+    pub(crate) fn park_pack(&mut self, id: &str) {
+        let Some(pack) = self.packs.get(id).cloned() else {
+            return;
+        };
+        for c in &pack.chunks {
+            let mut cid = [0u8; 32];
+            if hex::decode_to_slice(&c.id, &mut cid).is_err() {
+                continue;
+            }
+            if self.chunks.get(&cid).is_some_and(|l| l.pack.id == id) {
+                if let Some(loc) = self.chunks.remove(&cid) {
+                    self.parked.insert(cid, loc);
+                }
+            }
+        }
+    }
+
+    /// Where a chunk is stored, for reading (parked chunks included).
+    pub(crate) fn locate(&self, id: &[u8; 32]) -> Option<&ChunkLoc> {
+        self.chunks.get(id).or_else(|| self.parked.get(id))
     }
 
     /// Snapshots by time, oldest first (ties by id).

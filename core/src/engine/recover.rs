@@ -115,12 +115,12 @@ pub(super) async fn recover(
         for (fi, e) in files.iter().enumerate() {
             let mut offset = 0u64;
             for c in &e.chunks {
-                let loc = cat.chunks.get(&chunk_id_bytes(&c.id)?).ok_or_else(|| {
-                    Error::Unrecoverable {
-                        wedding: wedding.clone(),
-                        detail: format!("chunk {} of {} is in no index", c.id, e.path),
-                    }
-                })?;
+                let loc =
+                    cat.locate(&chunk_id_bytes(&c.id)?)
+                        .ok_or_else(|| Error::Unrecoverable {
+                            wedding: wedding.clone(),
+                            detail: format!("chunk {} of {} is in no index", c.id, e.path),
+                        })?;
                 plan.entry(loc.pack.id.clone())
                     .or_insert_with(|| (loc.pack.clone(), HashMap::new()))
                     .1

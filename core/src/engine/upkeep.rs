@@ -110,3 +110,25 @@ impl Engine {
         crate::verify::drill::last_drill(&self.inner.config.state_dir)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send>(_: &T) {}
+
+    /// Hosts spawn these futures on multi-threaded runtimes.
+    #[allow(dead_code, reason = "compile-time check only")]
+    fn entry_points_are_send(e: &Engine, r: &IntegrityReport) {
+        send(&e.verify(VerifyScope::All, VerifyDepth::Deep));
+        send(&e.repair_plan(r));
+        send(&e.repair(RepairPlan::default()));
+        send(&e.repair_all());
+        send(&e.retire_location("x"));
+        let opts = PruneOptions::default();
+        send(&e.prune_plan(&opts));
+        let a = ArchiveOptions::default();
+        send(&e.archive_plan(&a));
+        send(&e.drill(DrillSample::Random));
+    }
+}

@@ -120,7 +120,7 @@ pub(crate) async fn prune(
             .await?;
         let mut cat = inner.catalog.write().await;
         for p in &plan.mark {
-            cat.remove_pack(p);
+            cat.park_pack(p);
         }
         report.packs_marked = plan.mark.len() as u64;
         tracing::info!(marker = %name, packs = plan.mark.len(), deadline = %marker.deadline, "prune marker written");

@@ -143,7 +143,7 @@ pub(crate) async fn prepare_backup(inner: &Inner) -> Result<()> {
     let mut cat = inner.catalog.write().await;
     for (_, m) in &markers {
         for p in &m.packs {
-            cat.remove_pack(p);
+            cat.park_pack(p);
         }
     }
     Ok(())

@@ -57,16 +57,16 @@ pub(crate) async fn snapshot_packs(
     snapshots: &[(String, SnapshotRecord)],
     chunk_packs: &HashMap<ChunkId, Vec<String>>,
 ) -> Result<Vec<(String, HashSet<String>)>> {
-    stream::iter(snapshots)
+    stream::iter(snapshots.iter().cloned())
         .map(|(id, rec)| async move {
-            let chunks = snapshot_chunks(inner, rec).await?;
+            let chunks = snapshot_chunks(inner, &rec).await?;
             let packs: HashSet<String> = chunks
                 .iter()
                 .filter_map(|c| chunk_packs.get(c))
                 .flatten()
                 .cloned()
                 .collect();
-            Ok::<_, Error>((id.clone(), packs))
+            Ok::<_, Error>((id, packs))
         })
         .buffer_unordered(MANIFESTS_IN_FLIGHT)
         .try_collect()

@@ -188,9 +188,11 @@ mod tests {
         // last 3 (days 0,0,1) + daily 7 (newest of days 0..6) + weekly 4 +
         // monthly 12, overlapping.
         assert!(k.contains(&"s000".to_owned()) && k.contains(&"s001".to_owned()));
+        // Newest first: s001 (day 0, 18h), s000 (day 0, 9h), s003 (day 1, 18h).
+        assert!(k.contains(&"s003".to_owned()), "third newest: last 3");
         assert!(
-            k.contains(&"s002".to_owned()),
-            "third newest is kept by last 3"
+            !k.contains(&"s002".to_owned()),
+            "fourth newest, not newest of its day"
         );
         let daily: Vec<_> = (0..7).map(|d| format!("s{:03}", d * 2 + 1)).collect();
         for id in &daily {

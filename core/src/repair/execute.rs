@@ -281,9 +281,9 @@ async fn verbatim_source(inner: &Inner, object: &str, exclude: &[String]) -> Res
         .into_iter()
         .filter_map(|(l, b)| b.map(|b| (l, b)))
         .collect();
-    let digests: Vec<_> = copies
+    let digests: Vec<[u8; 32]> = copies
         .iter()
-        .map(|(l, b)| (*l, <[u8; 32]>::from(Sha256::digest(b))))
+        .map(|(_, b)| <[u8; 32]>::from(Sha256::digest(b)))
         .collect();
     let best = majority(&digests).ok_or_else(|| Error::Unrecoverable {
         wedding: "-".into(),

@@ -6,7 +6,7 @@
 //! corrupt, and a verbatim object (config, key slots, wedding keys,
 //! location status) whose bytes differ from the majority diverges.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use futures::future::join_all;
 use futures::{stream, StreamExt};
@@ -134,75 +134,67 @@ async fn deep_compare(
     holders: &BTreeMap<String, Vec<&Location>>,
     findings: &mut Vec<Finding>,
 ) {
-    let reads = holders
+    let reads: Vec<(String, Location)> = holders
         .iter()
-        .flat_map(|(k, locs)| locs.iter().map(move |l| (k.as_str(), *l)));
-    let results: Vec<(&str, &Location, std::result::Result<[u8; 32], String>, bool)> =
-        stream::iter(reads)
-            .map(|(key, l)| async move {
-                let r = l.provider.get(key, None).await;
-                store.observe(&l.id, &r);
-                match r {
-                    Ok(bytes) => {
-                        let name_ok = !is_content_addressed(key)
-                            || key.rsplit('/').next() == Some(content_name(&bytes).as_str());
-                        (key, l, Ok(Sha256::digest(&bytes).into()), name_ok)
-                    }
-                    Err(e) => (key, l, Err(e.to_string()), true),
+        .flat_map(|(k, locs)| locs.iter().map(|l| (k.clone(), (*l).clone())))
+        .collect();
+    type Read = (String, String, std::result::Result<[u8; 32], String>, bool);
+    let results: Vec<Read> = stream::iter(reads)
+        .map(|(key, l)| async move {
+            let r = l.provider.get(&key, None).await;
+            store.observe(&l.id, &r);
+            match r {
+                Ok(bytes) => {
+                    let name_ok = !is_content_addressed(&key)
+                        || key.rsplit('/').next() == Some(content_name(&bytes).as_str());
+                    (key, l.id, Ok(Sha256::digest(&bytes).into()), name_ok)
                 }
-            })
-            .buffer_unordered(READS_IN_FLIGHT)
-            .collect()
-            .await;
-    let mut by_key: HashMap<&str, Vec<(&Location, [u8; 32])>> = HashMap::new();
-    for (key, l, r, name_ok) in results {
+                Err(e) => (key, l.id, Err(e.to_string()), true),
+            }
+        })
+        .buffer_unordered(READS_IN_FLIGHT)
+        .collect()
+        .await;
+    let mut by_key: BTreeMap<String, Vec<(String, [u8; 32])>> = BTreeMap::new();
+    for (key, loc, r, name_ok) in results {
         match r {
-            Err(e) => findings.push(finding(&l.id, key, FindingKind::Unreachable, e)),
+            Err(e) => findings.push(finding(&loc, &key, FindingKind::Unreachable, e)),
             Ok(_) if !name_ok => findings.push(finding(
-                &l.id,
-                key,
+                &loc,
+                &key,
                 FindingKind::Corrupt,
                 "the copy's bytes do not hash to its name".into(),
             )),
-            Ok(digest) => by_key.entry(key).or_default().push((l, digest)),
+            Ok(digest) => by_key.entry(key).or_default().push((loc, digest)),
         }
     }
     for (key, copies) in by_key {
-        if is_content_addressed(key) {
+        if is_content_addressed(&key) {
             continue;
         }
-        let mut counts: HashMap<[u8; 32], usize> = HashMap::new();
-        for (_, d) in &copies {
-            *counts.entry(*d).or_default() += 1;
-        }
-        if counts.len() < 2 {
-            continue;
-        }
-        let Some(majority) = majority(&copies) else {
+        let digests: Vec<[u8; 32]> = copies.iter().map(|(_, d)| *d).collect();
+        let Some(best) = majority(&digests) else {
             continue;
         };
-        for (l, d) in &copies {
-            if *d != majority {
+        let agree = digests.iter().filter(|d| **d == best).count();
+        for (loc, d) in &copies {
+            if *d != best {
                 findings.push(finding(
-                    &l.id,
-                    key,
+                    loc,
+                    &key,
                     FindingKind::MetadataDivergence,
-                    format!(
-                        "differs from the copy {} other location(s) hold",
-                        counts.get(&majority).copied().unwrap_or(0)
-                    ),
+                    format!("differs from the copy {agree} other location(s) hold"),
                 ));
             }
         }
     }
 }
 
-/// The digest most copies have; a tie goes to the copy on the location
-/// listed first in the configuration.
-pub(crate) fn majority(copies: &[(&Location, [u8; 32])]) -> Option<[u8; 32]> {
+/// The digest most copies have; a tie goes to the one listed first.
+pub(crate) fn majority(digests: &[[u8; 32]]) -> Option<[u8; 32]> {
     let mut best: Option<([u8; 32], usize)> = None;
-    for (_, d) in copies {
-        let n = copies.iter().filter(|(_, o)| o == d).count();
+    for d in digests {
+        let n = digests.iter().filter(|o| *o == d).count();
         if best.is_none_or(|(_, c)| n > c) {
             best = Some((*d, n));
         }
