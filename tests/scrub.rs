@@ -186,8 +186,7 @@ async fn a_wiped_location_is_rebuilt_in_full() {
     let repo = TestRepo::new(5);
     let (engine, sources) = three_weddings(&repo).await;
     let before = folder_bytes(&repo.locations[2]);
-    // Wiped under a running engine (a new engine would give an empty
-    // location the config and key slots on open).
+    // Wiped under a running engine.
     std::fs::remove_dir_all(&repo.locations[2]).unwrap();
     std::fs::create_dir_all(&repo.locations[2]).unwrap();
     let quick = engine

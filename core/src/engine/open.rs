@@ -61,7 +61,6 @@ pub(super) async fn open(config: EngineConfig) -> Result<Engine> {
     };
     load_catalog(&inner).await?;
     crate::repair::refresh_retired(&inner.store).await;
-    crate::repair::adopt_empty_locations(&inner).await;
     Ok(Engine {
         inner: Arc::new(inner),
     })

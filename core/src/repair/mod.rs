@@ -19,7 +19,7 @@ pub(crate) use archive::{archive, archive_plan};
 pub use archive::{ArchiveOptions, ArchivePlan};
 pub(crate) use execute::{execute, write_placement};
 pub(crate) use plan::plan;
-pub(crate) use retire::{adopt_empty_locations, refresh_retired, retire_location, retire_plan};
+pub(crate) use retire::{refresh_retired, retire_location, retire_plan};
 pub use retire::{LocationStatus, RetireReport};
 
 /// Inspectable repair plan, from [`crate::Engine::repair_plan`].

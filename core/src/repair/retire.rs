@@ -17,7 +17,7 @@ use crate::engine::store::Store;
 use crate::engine::Inner;
 use crate::error::{Error, Result};
 use crate::provider::ProviderError;
-use crate::repo::{CONFIG_KEY, KEYS_PREFIX, LOCATIONS_PREFIX};
+use crate::repo::LOCATIONS_PREFIX;
 
 /// The `locations/<id>` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,57 +160,4 @@ pub(crate) async fn retire_location(inner: &Inner, id: &str) -> Result<RetireRep
         plan,
         repair,
     })
-}
-
-/// Gives reachable, empty locations (just added to the configuration, or
-/// emptied) the config object and key slots, so that backups use them from
-/// now on; the rest of their metadata comes with the next repair.
-pub(crate) async fn adopt_empty_locations(inner: &Inner) {
-    let store = &inner.store;
-    let mut empty = Vec::new();
-    let mut source = None;
-    for l in store.active() {
-        match l.provider.get(CONFIG_KEY, None).await {
-            Ok(b) => {
-                source.get_or_insert(b);
-            }
-            Err(ProviderError::NotFound { .. }) => empty.push(l),
-            Err(_) => {}
-        }
-    }
-    let Some(config) = source else { return };
-    if empty.is_empty() {
-        return;
-    }
-    let Ok(slots) = store.list_union(KEYS_PREFIX).await else {
-        return;
-    };
-    let mut objects = Vec::new();
-    for name in slots {
-        let key = format!("{KEYS_PREFIX}{name}");
-        for l in store.active() {
-            if let Ok(b) = l.provider.get(&key, None).await {
-                objects.push((key, b));
-                break;
-            }
-        }
-    }
-    // Key slots first: a location with a config but no key is unusable.
-    objects.push((CONFIG_KEY.to_owned(), config));
-    for l in empty {
-        let mut ok = true;
-        for (key, data) in &objects {
-            match l.provider.put_if_absent(key, data.clone()).await {
-                Ok(()) | Err(ProviderError::AlreadyExists { .. }) => {}
-                Err(e) => {
-                    tracing::warn!(location = %l.id, object = %key, error = %e, "empty location not adopted");
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        if ok {
-            tracing::info!(location = %l.id, "empty location adopted: config and key slots copied");
-        }
-    }
 }
