@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use heirloom::api::{EmergencyRecoveryRequest, Priority, VerifyDepth, WeddingBackupRequest};
-use heirloom::{
-    ArchiveOptions, Context, DrillSample, Engine, FindingKind, ManualClock, Tier, VerifyScope,
-};
+use heirloom::{ArchiveOptions, Context, DrillSample, Engine, ManualClock, Tier, VerifyScope};
 use heirloom_tests::*;
 
 fn critical(wedding: &str, src: &std::path::Path) -> WeddingBackupRequest {
