@@ -326,3 +326,43 @@ async fn a_backup_within_the_grace_period_is_safe_across_processes() {
         assert_same_tree(src, &out, true);
     }
 }
+
+/// An engine whose catalog was loaded before another process swept packs
+/// does not deduplicate against them in its next backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_engine_does_not_dedup_against_swept_packs() {
+    let repo = TestRepo::new(5);
+    let clock = Arc::new(ManualClock::new(wednesday()));
+    let a = Engine::open(config(&repo, "state-a", &clock, 12))
+        .await
+        .unwrap();
+    let src = repo.path("src");
+    small_wedding(&src, 51);
+    let s1 = a
+        .create_backup(critical("w1", &src))
+        .await
+        .unwrap()
+        .backup_id;
+    // Another process forgets and sweeps while `a` sits idle.
+    let b = Engine::open(config(&repo, "state-b", &clock, 13))
+        .await
+        .unwrap();
+    let opts = forget(&[&s1], 0);
+    let plan = b.prune_plan(&opts).await.unwrap();
+    b.prune(plan, &opts).await.unwrap();
+    let opts = forget(&[], 0);
+    let plan = b.prune_plan(&opts).await.unwrap();
+    assert!(b.prune(plan, &opts).await.unwrap().packs_deleted > 0);
+    // `a` backs up the same files again: it must store them anew.
+    let again = a.create_backup(critical("w2", &src)).await.unwrap();
+    assert!(again.stats.chunks_new > 0, "{:?}", again.stats);
+    let fresh = Engine::open(config(&repo, "state-c", &clock, 14))
+        .await
+        .unwrap();
+    let out = repo.path("out");
+    fresh
+        .recover(EmergencyRecoveryRequest::to_folder("w2", &out))
+        .await
+        .unwrap();
+    assert_same_tree(&src, &out, true);
+}

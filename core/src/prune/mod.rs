@@ -132,10 +132,26 @@ impl PruneOptions {
     }
 }
 
-/// Called at the start of every backup: refreshes the retired locations and
-/// stops deduplication against packs under a prune marker.
+/// Called at the start of every backup: refreshes the retired locations,
+/// reloads a catalog a sweep made stale, and stops deduplication against
+/// packs under a prune marker.
 pub(crate) async fn prepare_backup(inner: &Inner) -> Result<()> {
     crate::repair::refresh_retired(&inner.store).await;
+    // A sweep (in any process) removes the index objects of the packs it
+    // deletes: a catalog that still lists one is stale and must not be
+    // deduplicated against.
+    let listed = inner.store.list_union(crate::repo::INDEX_PREFIX).await?;
+    let stale = inner
+        .catalog
+        .read()
+        .await
+        .indexes
+        .iter()
+        .any(|n| !listed.contains(n));
+    if stale {
+        tracing::info!("index objects were removed by a prune; reloading the catalog");
+        crate::engine::open::reload_catalog(inner).await?;
+    }
     let markers = load_markers(inner).await?;
     if markers.is_empty() {
         return Ok(());
