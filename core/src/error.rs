@@ -110,6 +110,13 @@ pub enum Error {
     /// or shutdown) before it finished.
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// Maintenance (prune, archival migration) refused: a Saturday, a
+    /// wedding day or another blocked day, by the maintenance window.
+    #[error("maintenance blocked: {reason}")]
+    MaintenanceBlocked {
+        /// Why, e.g. "Saturday 2025-06-14 (UTC+00:00)".
+        reason: String,
+    },
 
     /// A failure inside the engine that should not happen (a bug).
     #[error("internal error: {0}")]

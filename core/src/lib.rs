@@ -33,12 +33,15 @@ mod metrics;
 mod pack;
 pub mod placement;
 pub mod provider;
+mod prune;
+mod repair;
 mod repo;
 pub mod schedule;
 mod snapshot;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod verify;
 
 pub use context::{Clock, Context, ManualClock, SystemClock};
 pub use crypto::{KdfParams, KeyProvider, KeyProviderError, KeySource};
@@ -48,6 +51,14 @@ pub use events::Event;
 pub use pack::DEFAULT_PACK_SIZE;
 pub use placement::{PlacementPolicy, RedundancyProfile, RedundancyProfiles, RegionSpread};
 pub use provider::{Location, ObjectMeta, ProviderError, StorageProvider, Tier};
+pub use prune::{
+    ForgetSnapshot, KeepRules, MaintenancePolicy, MaintenanceWindow, PendingMarker, PruneOptions,
+    PrunePlan, PruneReport, DEFAULT_GRACE_SECS,
+};
+pub use repair::{
+    ArchiveOptions, ArchivePlan, LocationStatus, RepairAction, RepairFailure, RepairPlan,
+    RepairReport, RetireReport, ShardMove, Unfixable,
+};
 pub use repo::ChunkerParams;
 pub use schedule::{
     BackupIntervals, Calendar, JobId, JobInfo, JobKind, JobRequest, JobState, MaintenanceKind,
@@ -55,3 +66,6 @@ pub use schedule::{
     RetryPolicy, ScheduleConfig, WeddingAwarePolicy, WeddingEvent, WorkerLimits,
 };
 pub use tokio_util::sync::CancellationToken;
+pub use verify::{
+    DrillReport, DrillSample, Finding, FindingKind, IntegrityReport, VerifyOptions, VerifyScope,
+};

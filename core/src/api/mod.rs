@@ -10,7 +10,7 @@ mod status;
 pub use backup::{BackupResult, BackupSource, BackupStats, SourceItem, WeddingBackupRequest};
 pub use options::{
     BackupType, DataType, EncryptionLevel, FileClass, Priority, RecoveryCapability,
-    RecoveryLocation, Retention, Urgency,
+    RecoveryLocation, Retention, Urgency, VerifyDepth,
 };
 pub use progress::{Progress, ProgressSink};
 pub use recover::{BadShard, EmergencyRecoveryRequest, RecoveryResult, SnapshotInfo};

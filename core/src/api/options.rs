@@ -150,6 +150,17 @@ string_enum! {
 }
 
 string_enum! {
+    /// How thoroughly `verify` checks.
+    VerifyDepth {
+        /// Every shard the index expects exists with the right size (listings only).
+        Quick = "quick",
+        /// Every shard read and hashed, a sample of packs decoded and
+        /// decrypted, metadata compared across locations.
+        Deep = "deep",
+    }
+}
+
+string_enum! {
     /// How thoroughly the repository can still be restored.
     RecoveryCapability {
         /// Every pack has all its shards.

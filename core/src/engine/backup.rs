@@ -48,6 +48,10 @@ pub(super) async fn create_backup(
 ) -> Result<BackupResult> {
     let wedding = req.wedding_id.clone();
     check_wedding_id(&wedding)?;
+    // Prune never deletes packs while a backup of this engine runs; and
+    // packs under a prune marker (from any process) are not dedup targets.
+    let _maintenance = inner.maintenance.read().await;
+    crate::prune::prepare_backup(inner).await?;
     let ctx = &inner.config.context;
     let started_at = ctx.now();
     let timer = Instant::now();
@@ -68,6 +72,7 @@ pub(super) async fn create_backup(
         .probe(super::store::BACKUP_PROBE_TIMEOUT)
         .await
         .into_iter()
+        .filter(|l| !inner.store.is_retired(&l.id))
         .cloned()
         .collect();
     if targets.len() < n {
@@ -257,6 +262,7 @@ pub(super) async fn create_backup(
         let index = IndexRecord {
             version: 1,
             packs: packs.clone(),
+            generation: 0,
         };
         let sealed = seal_json(
             &inner.master.metadata,
@@ -320,6 +326,7 @@ pub(super) async fn create_backup(
                 IndexRecord {
                     version: 1,
                     packs: packs.clone(),
+                    generation: 0,
                 },
             );
         }

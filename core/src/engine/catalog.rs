@@ -1,6 +1,7 @@
 //! The in-memory catalog: snapshots, packs and the chunk index, rebuilt on
 //! open from the metadata objects every location holds.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -24,6 +25,13 @@ pub(crate) struct Catalog {
     pub chunks: HashMap<[u8; 32], ChunkLoc>,
     /// Index objects already merged.
     pub indexes: HashSet<String>,
+    /// Pack id → (generation, index name) of the record in `packs`.
+    pub pack_source: HashMap<String, (u64, String)>,
+    /// Index name → ids of the packs it lists.
+    pub index_packs: HashMap<String, Vec<String>>,
+    /// Chunks of packs under a prune marker: still restorable, no longer
+    /// deduplication targets (backups only look at `chunks`).
+    pub parked: HashMap<[u8; 32], ChunkLoc>,
 }
 
 impl Catalog {
@@ -32,26 +40,77 @@ impl Catalog {
         if !self.indexes.insert(name.to_owned()) {
             return;
         }
+        let ids = index.packs.iter().map(|p| p.id.clone()).collect();
+        self.index_packs.insert(name.to_owned(), ids);
         for pack in index.packs {
-            self.add_pack(pack);
+            self.add_pack(pack, index.generation, name);
         }
     }
 
-    pub(crate) fn add_pack(&mut self, pack: PackRecord) {
-        if self.packs.contains_key(&pack.id) {
-            return;
+    /// Adds a pack record from index `source` at `generation`; of several
+    /// records of one pack the newer wins (higher generation, then the
+    /// greater index name), whatever order they are merged in.
+    pub(crate) fn add_pack(&mut self, pack: PackRecord, generation: u64, source: &str) {
+        if let Some((g, s)) = self.pack_source.get(&pack.id) {
+            if (generation, source) <= (*g, s.as_str()) {
+                return;
+            }
         }
         let pack = Arc::new(pack);
         for (i, c) in pack.chunks.iter().enumerate() {
             let mut id = [0u8; 32];
             if hex::decode_to_slice(&c.id, &mut id).is_ok() {
-                self.chunks.entry(id).or_insert(ChunkLoc {
+                let loc = ChunkLoc {
                     pack: pack.clone(),
                     entry: i,
-                });
+                };
+                match self.chunks.entry(id) {
+                    Entry::Vacant(v) => {
+                        v.insert(loc);
+                    }
+                    Entry::Occupied(mut o) if o.get().pack.id == pack.id => {
+                        o.insert(loc);
+                    }
+                    Entry::Occupied(_) => {}
+                }
             }
         }
+        self.pack_source
+            .insert(pack.id.clone(), (generation, source.to_owned()));
         self.packs.insert(pack.id.clone(), pack);
+    }
+
+    /// Forgets a pack deleted by prune.
+    pub(crate) fn remove_pack(&mut self, id: &str) {
+        if self.packs.remove(id).is_some() {
+            self.chunks.retain(|_, loc| loc.pack.id != id);
+            self.parked.retain(|_, loc| loc.pack.id != id);
+            self.pack_source.remove(id);
+        }
+    }
+
+    /// Stops deduplication against a pack under a prune marker; its chunks
+    /// stay restorable through [`Catalog::locate`].
+    pub(crate) fn park_pack(&mut self, id: &str) {
+        let Some(pack) = self.packs.get(id).cloned() else {
+            return;
+        };
+        for c in &pack.chunks {
+            let mut cid = [0u8; 32];
+            if hex::decode_to_slice(&c.id, &mut cid).is_err() {
+                continue;
+            }
+            if self.chunks.get(&cid).is_some_and(|l| l.pack.id == id) {
+                if let Some(loc) = self.chunks.remove(&cid) {
+                    self.parked.insert(cid, loc);
+                }
+            }
+        }
+    }
+
+    /// Where a chunk is stored, for reading (parked chunks included).
+    pub(crate) fn locate(&self, id: &[u8; 32]) -> Option<&ChunkLoc> {
+        self.chunks.get(id).or_else(|| self.parked.get(id))
     }
 
     /// Snapshots by time, oldest first (ties by id).

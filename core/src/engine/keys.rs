@@ -32,7 +32,7 @@ fn map_err(wedding: &str, e: WeddingKeyError) -> Error {
 
 /// The keys for `wedding` at `level`. With `create`, a missing wedding key
 /// is made and stored on every location (at least `required` must take it).
-pub(super) async fn domain_keys(
+pub(crate) async fn domain_keys(
     inner: &Inner,
     wedding: &str,
     level: EncryptionLevel,

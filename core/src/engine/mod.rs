@@ -2,18 +2,19 @@
 //! and recoveries.
 
 mod backup;
-mod catalog;
+pub(crate) mod catalog;
 mod config;
 mod fetch;
 mod ingest;
-mod keys;
-mod open;
+pub(crate) mod keys;
+pub(crate) mod open;
 mod progress;
-mod recover;
+pub(crate) mod recover;
 mod restore_fs;
 mod scheduling;
 mod source;
-mod store;
+pub(crate) mod store;
+mod upkeep;
 
 use std::sync::Arc;
 
@@ -67,14 +68,17 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    config: EngineConfig,
-    repo: RepoConfig,
-    master: MasterKey,
-    store: Store,
-    catalog: RwLock<Catalog>,
+pub(crate) struct Inner {
+    pub(crate) config: EngineConfig,
+    pub(crate) repo: RepoConfig,
+    pub(crate) master: MasterKey,
+    pub(crate) store: Store,
+    pub(crate) catalog: RwLock<Catalog>,
+    /// Held shared by every backup, exclusively by prune while it deletes:
+    /// a backup in this engine never runs while packs are being removed.
+    pub(crate) maintenance: RwLock<()>,
     /// Calendar, job queue, metrics (the state database).
-    sched: crate::schedule::Scheduling,
+    pub(crate) sched: crate::schedule::Scheduling,
     wedding_keys: tokio::sync::Mutex<
         std::collections::HashMap<
             (String, crate::api::EncryptionLevel),

@@ -59,6 +59,7 @@ pub(super) async fn open(config: EngineConfig) -> Result<Engine> {
     let inner = Inner {
         catalog: RwLock::new(Catalog::default()),
         sched,
+        maintenance: RwLock::new(()),
         wedding_keys: Default::default(),
         config,
         repo,
@@ -66,6 +67,7 @@ pub(super) async fn open(config: EngineConfig) -> Result<Engine> {
         store,
     };
     load_catalog(&inner).await?;
+    crate::repair::refresh_retired(&inner.store).await;
     Ok(Engine {
         inner: Arc::new(inner),
     })
@@ -226,7 +228,60 @@ async fn init(store: &Store, config: &EngineConfig) -> Result<(RepoConfig, Maste
 }
 
 /// Loads every snapshot and index object not yet in the catalog.
-pub(super) async fn load_catalog(inner: &Inner) -> Result<()> {
+pub(crate) async fn load_catalog(inner: &Inner) -> Result<()> {
+    let (known_indexes, known_snaps) = {
+        let cat = inner.catalog.read().await;
+        (
+            cat.indexes.clone(),
+            cat.snapshots
+                .keys()
+                .cloned()
+                .collect::<std::collections::HashSet<_>>(),
+        )
+    };
+    let (indexes, snaps) = fetch_new(inner, &known_indexes, &known_snaps).await?;
+    let mut cat = inner.catalog.write().await;
+    merge(&mut cat, indexes, snaps);
+    Ok(())
+}
+
+/// Rebuilds the catalog from scratch, so that objects deleted since it was
+/// loaded (by prune, in any process) disappear from it, and swaps it in.
+pub(crate) async fn reload_catalog(inner: &Inner) -> Result<()> {
+    let none = std::collections::HashSet::new();
+    let (indexes, snaps) = fetch_new(inner, &none, &none).await?;
+    let mut fresh = Catalog::default();
+    merge(&mut fresh, indexes, snaps);
+    *inner.catalog.write().await = fresh;
+    Ok(())
+}
+
+fn merge(
+    cat: &mut Catalog,
+    indexes: Vec<(String, IndexRecord)>,
+    snaps: Vec<(String, SnapshotRecord)>,
+) {
+    for (name, rec) in indexes {
+        cat.add_index(&name, rec);
+    }
+    for (name, rec) in snaps {
+        cat.snapshots.insert(name, rec);
+    }
+    tracing::debug!(
+        snapshots = cat.snapshots.len(),
+        packs = cat.packs.len(),
+        "catalog loaded"
+    );
+}
+
+type Loaded = (Vec<(String, IndexRecord)>, Vec<(String, SnapshotRecord)>);
+
+/// Reads the index and snapshot objects not in `known_*`.
+async fn fetch_new(
+    inner: &Inner,
+    known_indexes: &std::collections::HashSet<String>,
+    known_snaps: &std::collections::HashSet<String>,
+) -> Result<Loaded> {
     let store = &inner.store;
     let (snapshot_names, index_names) = tokio::try_join!(
         store.list_union(SNAPSHOT_PREFIX),
@@ -234,13 +289,10 @@ pub(super) async fn load_catalog(inner: &Inner) -> Result<()> {
     )?;
     let key = &inner.master.metadata;
     let repo_id = &inner.repo.repo_id;
-    let new_indexes: Vec<String> = {
-        let cat = inner.catalog.read().await;
-        index_names
-            .into_iter()
-            .filter(|n| !cat.indexes.contains(n))
-            .collect()
-    };
+    let new_indexes: Vec<String> = index_names
+        .into_iter()
+        .filter(|n| !known_indexes.contains(n))
+        .collect();
     let indexes: Vec<(String, IndexRecord)> = stream::iter(new_indexes)
         .map(|name| async move {
             let bytes = store.get_replicated(INDEX_PREFIX, &name).await?;
@@ -255,13 +307,10 @@ pub(super) async fn load_catalog(inner: &Inner) -> Result<()> {
         .buffer_unordered(LOAD_CONCURRENCY)
         .try_collect()
         .await?;
-    let new_snaps: Vec<String> = {
-        let cat = inner.catalog.read().await;
-        snapshot_names
-            .into_iter()
-            .filter(|n| !cat.snapshots.contains_key(n))
-            .collect()
-    };
+    let new_snaps: Vec<String> = snapshot_names
+        .into_iter()
+        .filter(|n| !known_snaps.contains(n))
+        .collect();
     let snaps: Vec<(String, SnapshotRecord)> = stream::iter(new_snaps)
         .map(|name| async move {
             let bytes = store.get_replicated(SNAPSHOT_PREFIX, &name).await?;
@@ -276,17 +325,5 @@ pub(super) async fn load_catalog(inner: &Inner) -> Result<()> {
         .buffer_unordered(LOAD_CONCURRENCY)
         .try_collect()
         .await?;
-    let mut cat = inner.catalog.write().await;
-    for (name, rec) in indexes {
-        cat.add_index(&name, rec);
-    }
-    for (name, rec) in snaps {
-        cat.snapshots.insert(name, rec);
-    }
-    tracing::debug!(
-        snapshots = cat.snapshots.len(),
-        packs = cat.packs.len(),
-        "catalog loaded"
-    );
-    Ok(())
+    Ok((indexes, snaps))
 }

@@ -39,7 +39,7 @@ fn hedge_of(urgency: Urgency) -> Duration {
 }
 
 /// Loads and checks a snapshot's manifest.
-pub(super) async fn load_manifest(
+pub(crate) async fn load_manifest(
     inner: &Inner,
     rec: &SnapshotRecord,
     keys: &DomainKeys,
@@ -121,12 +121,12 @@ pub(super) async fn recover(
         for (fi, e) in files.iter().enumerate() {
             let mut offset = 0u64;
             for c in &e.chunks {
-                let loc = cat.chunks.get(&chunk_id_bytes(&c.id)?).ok_or_else(|| {
-                    Error::Unrecoverable {
-                        wedding: wedding.clone(),
-                        detail: format!("chunk {} of {} is in no index", c.id, e.path),
-                    }
-                })?;
+                let loc =
+                    cat.locate(&chunk_id_bytes(&c.id)?)
+                        .ok_or_else(|| Error::Unrecoverable {
+                            wedding: wedding.clone(),
+                            detail: format!("chunk {} of {} is in no index", c.id, e.path),
+                        })?;
                 plan.entry(loc.pack.id.clone())
                     .or_insert_with(|| (loc.pack.clone(), HashMap::new()))
                     .1

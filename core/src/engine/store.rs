@@ -34,6 +34,9 @@ pub(crate) struct Store {
     degraded_after: u32,
     pub events: EventBus,
     ctx: crate::Context,
+    /// Locations retired (a `locations/<id>` status object): never chosen
+    /// for new writes.
+    retired: Mutex<HashSet<String>>,
 }
 
 impl Store {
@@ -46,6 +49,7 @@ impl Store {
         Store {
             locations,
             down: Mutex::new(HashSet::new()),
+            retired: Mutex::new(HashSet::new()),
             failures: Mutex::new(HashMap::new()),
             degraded_after: degraded_after.max(1),
             events,
@@ -96,6 +100,24 @@ impl Store {
         if let Some(e) = event {
             self.events.emit(e);
         }
+    }
+
+    /// True when the location has been retired.
+    pub(crate) fn is_retired(&self, location: &str) -> bool {
+        self.retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(location)
+    }
+
+    /// Replaces the set of retired locations.
+    pub(crate) fn set_retired(&self, ids: HashSet<String>) {
+        *self.retired.lock().unwrap_or_else(|p| p.into_inner()) = ids;
+    }
+
+    /// Configured locations that are not retired.
+    pub(crate) fn active(&self) -> impl Iterator<Item = &Location> {
+        self.locations.iter().filter(|l| !self.is_retired(&l.id))
     }
 
     pub(crate) fn location(&self, id: &str) -> Option<&Location> {

@@ -8,6 +8,8 @@
 //! manifests/<sha256>              sealed Manifest: the files of one snapshot
 //! snapshots/<sha256>              sealed SnapshotRecord, written last: the commit point
 //! packs/<hh>/<pack-id>.<i>        shard i of a pack (header + body), on one location only
+//! prune/<sha256>                  PruneMarker (plaintext JSON): packs due for deletion after a grace period
+//! locations/<id>                  LocationStatus (plaintext JSON): a retired location
 //! ```
 //! Everything but `packs/` is replicated to every location. Metadata names
 //! are the SHA-256 of the stored (sealed) bytes, so they are content-addressed,
@@ -34,6 +36,24 @@ pub(crate) const MANIFEST_PREFIX: &str = "manifests/";
 pub(crate) const SNAPSHOT_PREFIX: &str = "snapshots/";
 /// Prefix of pack shards.
 pub(crate) const PACK_PREFIX: &str = "packs/";
+/// Prefix of prune markers (content-addressed, plaintext).
+pub(crate) const PRUNE_PREFIX: &str = "prune/";
+/// Prefix of location status objects (plaintext, not content-addressed).
+pub(crate) const LOCATIONS_PREFIX: &str = "locations/";
+
+/// Replicated metadata prefixes whose object names are the SHA-256 of their bytes.
+pub(crate) const CONTENT_ADDRESSED: &[&str] =
+    &[INDEX_PREFIX, MANIFEST_PREFIX, SNAPSHOT_PREFIX, PRUNE_PREFIX];
+/// Replicated metadata that is copied verbatim (not content-addressed):
+/// the config object and these prefixes.
+pub(crate) const VERBATIM: &[&str] = &[KEYS_PREFIX, WEDDING_KEYS_PREFIX, LOCATIONS_PREFIX];
+
+/// Parses a shard key back into (pack id, shard index).
+pub(crate) fn parse_shard_key(key: &str) -> Option<(&str, usize)> {
+    let file = key.strip_prefix(PACK_PREFIX)?.split('/').nth(1)?;
+    let (id, index) = file.rsplit_once('.')?;
+    Some((id, index.parse().ok()?))
+}
 
 /// Chunking parameters, fixed for the life of a repository (dedup depends on them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +131,8 @@ mod tests {
     #[test]
     fn shard_keys_fan_out_by_prefix() {
         assert_eq!(shard_key("abcdef", 3), "packs/ab/abcdef.3");
+        assert_eq!(parse_shard_key("packs/ab/abcdef.3"), Some(("abcdef", 3)));
+        assert_eq!(parse_shard_key("packs/ab/abcdef"), None);
         assert_eq!(content_name(b"").len(), 64);
     }
 }

@@ -9,6 +9,16 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct IndexRecord {
     pub version: u32,
     pub packs: Vec<PackRecord>,
+    /// Placement generation: 0 for a backup's own index; repair, location
+    /// retirement and archival write a new index with their pack records at
+    /// a higher generation, and the catalog takes the highest (ties by index
+    /// name). Absent in older objects, which therefore read as 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One pack: its erasure layout, shard placement and chunks.
