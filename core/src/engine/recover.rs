@@ -316,6 +316,10 @@ fn write_chunks(
             counters.wrote(u.file, plain.len() as u64);
         }
     }
+    // Only the read report outlives this: the pack's bytes are freed here,
+    // so memory stays bounded by the packs in flight, not the whole restore.
+    let mut fetched = fetched;
+    fetched.data = Vec::new();
     Ok((fetched, verified))
 }
 
