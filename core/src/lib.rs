@@ -19,6 +19,9 @@
 #![warn(missing_docs)]
 
 pub mod api;
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench;
 mod chunk;
 mod classify;
 pub mod config;

@@ -99,7 +99,7 @@ impl PackBuilder {
 
 /// Reads the chunk list back out of a pack (to rebuild a lost index).
 /// Used by index rebuilding from packs (repair); tested here.
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg_attr(not(any(test, feature = "bench")), allow(dead_code))]
 pub(crate) fn read_header(pack: &[u8], key: &SecretKey) -> Result<Vec<ChunkEntry>, CryptoError> {
     if pack.len() < 4 {
         return Err(CryptoError::Truncated);

@@ -1,0 +1,57 @@
+//! Thin entry points into single pipeline stages, for the criterion
+//! benchmarks in `benches/` (feature `bench`). Not part of the stable API.
+
+use crate::crypto::aead::{self, SecretKey};
+use crate::crypto::wedding::keyed_hash;
+use crate::pack::PackBuilder;
+use crate::repo::ChunkerParams;
+use crate::Context;
+
+/// Chunks `data` with the repository's default parameters; returns the number of chunks.
+pub fn chunk_count(data: &[u8]) -> usize {
+    crate::chunk::chunks(data, ChunkerParams::default())
+        .filter(|c| c.is_ok())
+        .count()
+}
+
+/// A chunk id: HMAC-SHA256 under `key`.
+pub fn chunk_id(key: [u8; 32], data: &[u8]) -> [u8; 32] {
+    keyed_hash(&SecretKey(key), data)
+}
+
+/// Seals one chunk with AES-256-GCM.
+pub fn seal(key: [u8; 32], aad: &[u8], data: &[u8]) -> Vec<u8> {
+    aead::seal(&SecretKey(key), &Context::default(), aad, data).unwrap_or_default()
+}
+
+/// Opens a sealed chunk; `None` if it does not authenticate.
+pub fn open(key: [u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    aead::open(&SecretKey(key), aad, sealed).ok()
+}
+
+/// Seals `chunks` into one pack and returns its bytes.
+pub fn pack(key: [u8; 32], chunks: &[Vec<u8>]) -> Vec<u8> {
+    let key = SecretKey(key);
+    let ctx = Context::default();
+    let mut b = PackBuilder::with_capacity(chunks.iter().map(Vec::len).sum::<usize>() + 4096);
+    for c in chunks {
+        let id = keyed_hash(&key, c);
+        if let Ok(sealed) = aead::seal(&key, &ctx, &id, c) {
+            b.push(id, c.len() as u32, &sealed);
+        }
+    }
+    b.finish(&key, &ctx).map(|p| p.bytes).unwrap_or_default()
+}
+
+/// Opens every chunk of a pack (header, tags and ids); returns the plaintext bytes seen.
+pub fn unpack(key: [u8; 32], pack: &[u8]) -> usize {
+    let key = SecretKey(key);
+    let Ok(entries) = crate::pack::read_header(pack, &key) else {
+        return 0;
+    };
+    entries
+        .iter()
+        .filter_map(|e| crate::pack::open_chunk(pack, e, &key, |d| keyed_hash(&key, d)).ok())
+        .map(|p| p.len())
+        .sum()
+}
