@@ -12,8 +12,6 @@ use heirloom::Error;
 pub enum CliError {
     /// The engine said no; `hint` replaces the category's hint when set.
     Engine { error: Error, hint: Option<String> },
-    /// The command exists but its engine part has not landed.
-    NotAvailable(&'static str),
     /// The operation failed (exit 1).
     Failed {
         message: String,
@@ -31,7 +29,6 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Engine { error, .. } => write!(f, "{error}"),
-            CliError::NotAvailable(what) => write!(f, "not available yet: {what}"),
             CliError::Failed { message, .. } => f.write_str(message),
         }
     }
@@ -60,7 +57,7 @@ impl CliError {
     /// The process exit code.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::NotAvailable(_) | CliError::Failed { .. } => 1,
+            CliError::Failed { .. } => 1,
             CliError::Engine { error, .. } => match error {
                 Error::Config { .. }
                 | Error::InvalidRequest(_)
@@ -74,7 +71,6 @@ impl CliError {
     fn hint(&self) -> Option<String> {
         let h = match self {
             CliError::Failed { hint, .. } => return hint.clone(),
-            CliError::NotAvailable(_) => "this command needs engine support that has not landed; see the README's roadmap",
             CliError::Engine { hint: Some(h), .. } => return Some(h.clone()),
             CliError::Engine { error, .. } => match error {
                 Error::Config { .. } => "fix the file named above (`heirloom init` writes a commented example), or pick another with --config / HEIRLOOM_CONFIG",
@@ -89,6 +85,7 @@ impl CliError {
                 Error::Corrupt { .. } => "stored data failed its check; try an earlier snapshot with --at",
                 Error::PathEscape { .. } => "the snapshot names a path outside the restore folder; nothing was written there",
                 Error::Io { .. } => "check the path and its permissions",
+                Error::MaintenanceBlocked { .. } => "maintenance never runs on Saturdays or wedding days; run it on another day",
                 Error::NotImplemented(_) => "this build does not support it yet",
                 Error::Internal(_) => "this is a bug in heirloom: please report it with the output of -vv",
                 _ => return None,

@@ -68,18 +68,37 @@ enum Command {
     },
     /// Restore a wedding into a folder.
     Recover(RecoverArgs),
-    /// Repository and location health (not available yet).
+    /// Repository and location health: the health score and its checks,
+    /// locations up and down, backup counters.
     Status,
-    /// Check stored data (not available yet).
+    /// Check stored data (every pack, every location, all metadata).
+    ///
+    /// Quick by default: from one listing per location, every shard exists
+    /// with its recorded size. Exits 0 when clean and 1 when anything is
+    /// found, except strays (shards no index names yet, e.g. a running
+    /// backup's), which are listed but informational.
     Verify {
-        /// Read and hash every shard instead of checking that it exists.
+        /// Read and hash every shard instead of checking that it exists,
+        /// and decode a sample of packs (finds bit rot).
         #[arg(long)]
         deep: bool,
     },
-    /// Rebuild missing or corrupt shards (not available yet).
+    /// Rebuild missing or corrupt shards and metadata copies.
+    ///
+    /// Runs a deep verify, plans the repair and executes it. Exits 0 when
+    /// everything found was fixed, 1 when something is unfixable (fewer
+    /// than k good shards) or a step failed.
     Repair,
-    /// Remove snapshots past their retention and unreferenced data (not available yet).
-    Prune,
+    /// Forget snapshots past their retention and delete data nothing uses.
+    ///
+    /// Two-phase: unreferenced packs are marked now and deleted by a later
+    /// prune once their 48 h grace has passed. Never runs on Saturdays
+    /// (exit 1).
+    Prune {
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The quick start: sample wedding, backup, lose 2 locations, recover, verify.
     Demo(DemoArgs),
 }
@@ -199,18 +218,10 @@ async fn run(command: Command, config: &std::path::Path, out: &Output) -> Result
         Command::Backup(a) => backup::run(config, a, out).await,
         Command::Snapshots { wedding_id } => snapshots::run(config, wedding_id, out).await,
         Command::Recover(a) => recover::run(config, a, out).await,
-        Command::Status => Err(CliError::NotAvailable(
-            "status (the engine has no health report yet)",
-        )),
-        Command::Verify { .. } => Err(CliError::NotAvailable(
-            "verify (the engine has no scrub yet)",
-        )),
-        Command::Repair => Err(CliError::NotAvailable(
-            "repair (the engine has no repair yet)",
-        )),
-        Command::Prune => Err(CliError::NotAvailable(
-            "prune (the engine has no prune yet)",
-        )),
+        Command::Status => status::run(config, out).await,
+        Command::Verify { deep } => verify::run(config, deep, out).await,
+        Command::Repair => repair::run(config, out).await,
+        Command::Prune { dry_run } => prune::run(config, dry_run, out).await,
         Command::Demo(a) => demo::run(a.dir, out).await,
     }
 }

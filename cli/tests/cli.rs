@@ -401,16 +401,11 @@ fn operation_failures_exit_1_and_usage_errors_exit_2() {
         r.stderr
     );
 
-    let r = fails(dir, &["verify", "--deep"], 1);
-    assert!(
-        r.stderr.starts_with("error: not available yet: verify"),
-        "{}",
-        r.stderr
-    );
-    for cmd in ["status", "repair", "prune"] {
-        let r = fails(dir, &[cmd, "--json"], 1);
-        assert!(r.stderr.contains("not available yet"), "{}", r.stderr);
-        assert!(r.stdout.is_empty());
+    // Every command is available: none answers "not available yet".
+    for cmd in ["status", "verify", "repair"] {
+        let r = ok(dir, &[cmd, "--json"]);
+        assert!(!r.stderr.contains("not available yet"), "{}", r.stderr);
+        r.json();
     }
 
     let r = run(heirloom(
@@ -438,6 +433,111 @@ fn operation_failures_exit_1_and_usage_errors_exit_2() {
         "{}",
         r.stderr
     );
+}
+
+/// Every file under `root`, recursively.
+fn files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn verify_finds_a_flipped_byte_repair_fixes_it_status_and_prune_run() {
+    use chrono::Datelike;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    wedding(dir);
+    ok(dir, &["init"]);
+    // Critical: a shard on each of the 5 locations.
+    ok(
+        dir,
+        &["backup", "w1", "wedding", "-q", "--priority", "critical"],
+    );
+
+    let clean = ok(dir, &["verify"]);
+    assert!(clean.stdout.contains("clean"), "{}", clean.stdout);
+    let clean = ok(dir, &["verify", "--deep", "--json"]).json();
+    assert_eq!(clean["findings"].as_array().unwrap().len(), 0, "{clean}");
+    assert!(clean["shardsChecked"].as_u64().unwrap() > 0, "{clean}");
+
+    // Bit rot: flip a byte in the middle of the largest shard of loc-2.
+    let shard = files(&dir.join("heirloom-data/loc-2/packs"))
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .expect("loc-2 holds a shard");
+    let mut bytes = fs::read(&shard).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    fs::write(&shard, &bytes).unwrap();
+
+    let r = fails(dir, &["verify", "--deep", "--json"], 1);
+    let report = r.json();
+    let findings = report["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["kind"] == "corrupt"
+            && f["location"] == "loc-2"
+            && f["object"].as_str().unwrap().starts_with("packs/")),
+        "{report}"
+    );
+    let human = fails(dir, &["verify", "--deep"], 1);
+    assert!(human.stdout.contains("corrupt"), "{}", human.stdout);
+    assert!(human.stderr.contains("heirloom repair"), "{}", human.stderr);
+
+    let fixed = ok(dir, &["repair", "--json"]).json();
+    assert!(fixed["shardsWritten"].as_u64().unwrap() >= 1, "{fixed}");
+    assert_eq!(fixed["unfixable"].as_array().unwrap().len(), 0, "{fixed}");
+    ok(dir, &["verify", "--deep"]);
+    let again = ok(dir, &["repair"]);
+    assert!(
+        again.stdout.contains("nothing to repair"),
+        "{}",
+        again.stdout
+    );
+
+    let status = ok(dir, &["status", "--json"]).json();
+    let score = status["health"]["score"].as_u64().expect("a health score");
+    assert!(score <= 100, "{status}");
+    assert_eq!(status["status"]["totalLocations"], 5, "{status}");
+    let human = ok(dir, &["status"]);
+    assert!(human.stdout.contains("health: "), "{}", human.stdout);
+
+    let saturday = chrono::Utc::now().weekday() == chrono::Weekday::Sat;
+    for args in [
+        &["prune", "--dry-run", "--json"][..],
+        &["prune", "--dry-run"],
+    ] {
+        let r = run(heirloom(dir, args));
+        if saturday && r.code == 1 {
+            assert!(
+                r.stderr
+                    .contains("prune never runs on Saturdays or wedding days"),
+                "{}",
+                r.stderr
+            );
+            continue;
+        }
+        assert_eq!(r.code, 0, "{args:?}:\n{}\n{}", r.stdout, r.stderr);
+        if args.contains(&"--json") {
+            let plan = r.json();
+            assert_eq!(plan["plan"]["kept"], 1, "{plan}");
+            assert!(plan.get("report").is_none(), "{plan}");
+        } else {
+            assert!(r.stdout.contains("dry run"), "{}", r.stdout);
+        }
+    }
 }
 
 #[test]

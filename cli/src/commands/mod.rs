@@ -4,8 +4,12 @@
 pub mod backup;
 pub mod demo;
 pub mod init;
+pub mod prune;
 pub mod recover;
+pub mod repair;
 pub mod snapshots;
+pub mod status;
+pub mod verify;
 
 use std::path::Path;
 

@@ -231,23 +231,19 @@ impl FileConfig {
                 ProviderConfig::S3(s) => {
                     let _ = writeln!(w, "provider = \"s3\"");
                     let _ = writeln!(w, "[locations.s3]");
-                    let _ = writeln!(w, "bucket = {}", quote(&s.bucket));
-                    for (key, v) in [
-                        ("endpoint", &s.endpoint),
-                        ("prefix", &s.prefix),
-                        ("region", &s.region),
-                    ] {
-                        if let Some(v) = v {
-                            let _ = writeln!(w, "{key} = {}", quote(v));
-                        }
-                    }
-                    let _ = writeln!(w, "path_style = {}", s.path_style);
+                    let table = toml::to_string(s).map_err(|e| {
+                        Error::invalid(format!(
+                            "location {}: cannot render [locations.s3]: {e}",
+                            l.id
+                        ))
+                    })?;
+                    let _ = write!(w, "{table}");
                 }
             }
         }
         let _ = writeln!(
             w,
-            "\n# An S3-compatible location (S3 support is not in this build yet):\n\
+            "\n# An S3-compatible location (credentials from the standard AWS sources, never this file):\n\
              # [[locations]]\n\
              # id = \"offsite-1\"\n\
              # region = \"eu-central\"\n\

@@ -173,29 +173,21 @@ pub enum ProviderConfig {
         path: PathBuf,
     },
     /// `provider = "s3"`: S3-compatible object storage (`[locations.s3]`).
-    S3(S3Settings),
+    S3(S3Table),
 }
 
-/// The `[locations.s3]` table of an `s3` location. Credentials are never in
-/// the file; the S3 provider reads them from its environment.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3Settings {
-    /// The bucket.
-    pub bucket: String,
-    /// Endpoint URL for S3-compatible services; the AWS default without it.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Key prefix inside the bucket.
-    #[serde(default)]
-    pub prefix: Option<String>,
-    /// Path-style addressing (MinIO and most self-hosted services).
-    #[serde(default)]
-    pub path_style: bool,
-    /// The S3 region (`us-east-1`, ...), not the placement region.
-    #[serde(default)]
-    pub region: Option<String>,
-}
+/// The `[locations.s3]` table of an `s3` location: the S3 provider's own
+/// [`S3Config`](crate::provider::s3::S3Config) (snake_case keys, unknown
+/// keys refused with their line). Credentials normally come from the
+/// environment; see `allow_plaintext_credentials`.
+#[cfg(feature = "s3")]
+pub type S3Table = crate::provider::s3::S3Config;
+
+/// The `[locations.s3]` table of an `s3` location, kept as written: this
+/// build has no S3 provider (the `s3` feature of `heirloom` is off), so the
+/// table is not checked and the location does not build.
+#[cfg(not(feature = "s3"))]
+pub type S3Table = toml::Table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -213,7 +205,7 @@ struct RawLocation {
     tier: Tier,
     provider: ProviderKind,
     path: Option<PathBuf>,
-    s3: Option<S3Settings>,
+    s3: Option<S3Table>,
 }
 
 impl TryFrom<RawLocation> for LocationConfig {
@@ -341,9 +333,15 @@ impl LocationConfig {
             ProviderConfig::Local { path } => {
                 Arc::new(LocalDirProvider::existing(base_dir.join(path)))
             }
+            #[cfg(feature = "s3")]
+            ProviderConfig::S3(s3) => Arc::new(
+                crate::provider::s3::S3Provider::new(s3.clone())
+                    .map_err(|e| Error::storage(&self.id, e))?,
+            ),
+            #[cfg(not(feature = "s3"))]
             ProviderConfig::S3(_) => {
                 return Err(Error::NotImplemented(format!(
-                    "s3 locations: location {} needs the S3 provider, which this build does not have yet",
+                    "s3 locations: location {} needs the S3 provider; this build of heirloom lacks its `s3` feature",
                     self.id
                 )))
             }

@@ -109,9 +109,7 @@ fn provider_settings_must_match_the_provider() {
     assert!(msg.contains("\"a\" is used twice"), "{msg}");
 }
 
-#[test]
-fn s3_locations_parse_but_do_not_build_yet() {
-    let text = r#"
+const S3_TEXT: &str = r#"
 state_dir = "s"
 [[locations]]
 id = "offsite"
@@ -120,27 +118,59 @@ tier = "cold"
 provider = "s3"
 [locations.s3]
 bucket = "b"
-endpoint = "http://127.0.0.1:9000"
+endpoint = "http://127.0.0.1:9"
 prefix = "heirloom/"
 path_style = true
 region = "eu-central-1"
+allow_plaintext_credentials = true
+access_key_id = "AKIDEXAMPLE"
+secret_access_key = "not-a-real-secret"
 "#;
-    let f = parse(text).unwrap();
+
+#[cfg(feature = "s3")]
+#[test]
+fn s3_locations_parse_into_s3_config_and_build_without_a_request() {
+    let f = parse(S3_TEXT).unwrap();
     let ProviderConfig::S3(s3) = &f.locations.0[0].provider else {
         panic!("not s3")
     };
+    assert_eq!(s3.bucket, "b");
     assert_eq!(s3.region.as_deref(), Some("eu-central-1"));
-    assert!(s3.path_style);
+    assert_eq!(s3.path_style, Some(true));
+    assert_eq!(s3.prefix, "heirloom/");
+    assert_eq!(s3.timeout_secs, 60, "S3Config's defaults apply");
+    assert_eq!(
+        s3.access_key_id.as_ref().map(|k| k.expose()),
+        Some("AKIDEXAMPLE")
+    );
+    // Nothing listens on port 9: building must not send a request.
+    let cfg = f
+        .to_engine_config(Path::new("."), KeySource::passphrase("x"))
+        .unwrap();
+    assert_eq!(cfg.locations.len(), 1);
+    assert_eq!(cfg.locations[0].id, "offsite");
+    assert_eq!(cfg.locations[0].tier, Tier::Cold);
+
+    let (line, msg) = config_error(&S3_TEXT.replace("bucket", "buckte"));
+    assert_eq!(line, Some(9));
+    assert!(msg.contains("buckte"), "{msg}");
+    let (_, msg) =
+        config_error(&S3_TEXT.replace("[locations.s3]\n", "[locations.s3]\nbogus = 1\n"));
+    assert!(msg.contains("bogus"), "{msg}");
+}
+
+#[cfg(not(feature = "s3"))]
+#[test]
+fn s3_locations_parse_but_do_not_build_without_the_feature() {
+    let f = parse(S3_TEXT).unwrap();
+    assert!(matches!(&f.locations.0[0].provider, ProviderConfig::S3(_)));
     let err = f
         .to_engine_config(Path::new("."), KeySource::passphrase("x"))
         .unwrap_err();
     assert!(
-        matches!(&err, Error::NotImplemented(m) if m.starts_with("s3 locations")),
+        matches!(&err, Error::NotImplemented(m) if m.starts_with("s3 locations") && m.contains("`s3` feature")),
         "{err}"
     );
-    let (line, msg) = config_error(&text.replace("bucket", "buckte"));
-    assert_eq!(line, Some(9));
-    assert!(msg.contains("buckte"), "{msg}");
 }
 
 #[test]
@@ -204,14 +234,20 @@ fn any_file_config_renders_and_parses_back() {
         id: "s".into(),
         region: "r".into(),
         tier: Tier::Cold,
-        provider: ProviderConfig::S3(S3Settings {
-            bucket: "b\"q".into(),
-            endpoint: None,
-            prefix: Some("p/".into()),
-            path_style: true,
-            region: None,
-        }),
+        provider: ProviderConfig::S3(s3_table()),
     });
     let text = f.to_toml().unwrap();
     assert_eq!(parse(&text).unwrap(), f, "{text}");
+}
+
+#[cfg(feature = "s3")]
+fn s3_table() -> S3Table {
+    let mut s = crate::provider::s3::S3Config::new("b\"q").with_prefix("p/");
+    s.path_style = Some(true);
+    s
+}
+
+#[cfg(not(feature = "s3"))]
+fn s3_table() -> S3Table {
+    toml::from_str("bucket = \"b\\\"q\"\nprefix = \"p/\"\npath_style = true\n").unwrap()
 }

@@ -93,6 +93,27 @@ pub enum FindingKind {
     Unreachable,
 }
 
+impl FindingKind {
+    /// The JSON name: `missing`, `corrupt`, `wrong_size`, `stray`,
+    /// `metadata_divergence`, `unreachable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Missing => "missing",
+            FindingKind::Corrupt => "corrupt",
+            FindingKind::WrongSize => "wrong_size",
+            FindingKind::Stray => "stray",
+            FindingKind::MetadataDivergence => "metadata_divergence",
+            FindingKind::Unreachable => "unreachable",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One problem found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -200,6 +221,16 @@ mod tests {
             serde_json::to_string(&FindingKind::MetadataDivergence).unwrap(),
             "\"metadata_divergence\""
         );
+        for k in [
+            FindingKind::Missing,
+            FindingKind::Corrupt,
+            FindingKind::WrongSize,
+            FindingKind::Stray,
+            FindingKind::MetadataDivergence,
+            FindingKind::Unreachable,
+        ] {
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
+        }
         let f = Finding {
             location: "a".into(),
             object: "packs/ab/ab.1".into(),
