@@ -1,32 +1,15 @@
 //! Shard writes fail over to a spare location when a location fails mid-backup.
 
-use std::sync::Arc;
-
 use heirloom::api::{EmergencyRecoveryRequest, Priority, WeddingBackupRequest};
-use heirloom::provider::fault::FaultyProvider;
-use heirloom::{Engine, Error, Location};
+use heirloom::{Engine, Error};
 use heirloom_tests::*;
-
-fn faulty_locations(repo: &TestRepo) -> (Vec<Arc<FaultyProvider>>, Vec<Location>) {
-    let faulty: Vec<Arc<FaultyProvider>> = repo
-        .location_list()
-        .into_iter()
-        .map(|l| Arc::new(FaultyProvider::new(l.provider)))
-        .collect();
-    let locations = faulty
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Location::new(format!("loc{i}"), format!("region-{i}"), f.clone()))
-        .collect();
-    (faulty, locations)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_location_that_stops_taking_writes_is_replaced_by_a_spare() {
     let repo = TestRepo::new(6);
     let src = repo.path("src");
     small_wedding(&src, 41);
-    let (faulty, locations) = faulty_locations(&repo);
+    let (faulty, locations) = repo.faulty_locations();
     let mut cfg = repo.config("state");
     cfg.locations = locations;
     let engine = Engine::open(cfg).await.unwrap();
@@ -70,7 +53,7 @@ async fn a_slow_location_is_hedged_around() {
     let repo = TestRepo::new(5);
     let src = repo.path("src");
     small_wedding(&src, 43);
-    let (faulty, locations) = faulty_locations(&repo);
+    let (faulty, locations) = repo.faulty_locations();
     let mut cfg = repo.config("state");
     cfg.locations = locations;
     let engine = Engine::open(cfg).await.unwrap();

@@ -9,28 +9,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use heirloom::api::{BackupSource, Priority, SourceItem, WeddingBackupRequest};
-use heirloom::provider::fault::FaultyProvider;
 use heirloom::{
     CancellationToken, Context, Engine, EngineConfig, Error, Event, JobId, JobRequest, JobState,
-    Location, MaintenanceKind, MaintenanceOutcome, MaintenanceRunner, MaintenanceTask, ManualClock,
+    MaintenanceKind, MaintenanceOutcome, MaintenanceRunner, MaintenanceTask, ManualClock,
     WeddingEvent, WorkerLimits,
 };
 use heirloom_tests::*;
 use tokio::sync::broadcast;
-
-fn faulty_locations(repo: &TestRepo) -> (Vec<Arc<FaultyProvider>>, Vec<Location>) {
-    let faulty: Vec<Arc<FaultyProvider>> = repo
-        .location_list()
-        .into_iter()
-        .map(|l| Arc::new(FaultyProvider::new(l.provider)))
-        .collect();
-    let locations = faulty
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Location::new(format!("loc{i}"), format!("region-{i}"), f.clone()))
-        .collect();
-    (faulty, locations)
-}
 
 /// Fast ticks and probes so that the tests wait for little.
 fn fast(mut cfg: EngineConfig) -> EngineConfig {
@@ -298,7 +283,7 @@ async fn queued_and_in_flight_jobs_survive_a_crash_and_finish_exactly_once() {
     let repo = TestRepo::new(3);
     let ids: Vec<JobId>;
     {
-        let (faulty, locations) = faulty_locations(&repo);
+        let (faulty, locations) = repo.faulty_locations();
         let mut cfg = fast(repo.config("state"));
         cfg.locations = locations;
         cfg.schedule.limits = WorkerLimits {
@@ -347,7 +332,7 @@ async fn queued_and_in_flight_jobs_survive_a_crash_and_finish_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn critical_backups_fail_over_with_one_and_two_of_seven_locations_down() {
     let repo = TestRepo::new(7);
-    let (faulty, locations) = faulty_locations(&repo);
+    let (faulty, locations) = repo.faulty_locations();
     let mut cfg = fast(repo.config("state"));
     cfg.locations = locations;
     let engine = Engine::open(cfg).await.unwrap();
@@ -393,7 +378,7 @@ async fn critical_backups_fail_over_with_one_and_two_of_seven_locations_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_location_that_keeps_failing_is_degraded_repaired_and_recovers() {
     let repo = TestRepo::new(5);
-    let (faulty, locations) = faulty_locations(&repo);
+    let (faulty, locations) = repo.faulty_locations();
     let mut cfg = fast(repo.config("state"));
     cfg.locations = locations;
     let engine = Engine::open(cfg).await.unwrap();
@@ -528,22 +513,17 @@ async fn status_health_and_metrics_come_from_real_counters() {
     let health = engine.health().await.unwrap();
     assert_eq!(health.checks.len(), 5);
     assert_eq!(health.level, heirloom::api::HealthLevel::Degraded);
-    std::fs::write(
-        repo.path("state").join(heirloom::health::LAST_SCRUB_FILE),
-        format!(
-            r#"{{"finishedAt":"{}","findings":0,"unfixable":0,"shardsChecked":10}}"#,
-            Utc::now().to_rfc3339()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        repo.path("state").join(heirloom::health::LAST_DRILL_FILE),
-        format!(
-            r#"{{"finishedAt":"{}","ok":true,"durationMs":1200,"bytes":5000}}"#,
-            Utc::now().to_rfc3339()
-        ),
-    )
-    .unwrap();
+    // A real scrub and a real drill supply the two inputs.
+    let scrub = engine
+        .verify(heirloom::VerifyScope::All, heirloom::api::VerifyDepth::Deep)
+        .await
+        .unwrap();
+    assert!(scrub.findings.is_empty(), "{:?}", scrub.findings);
+    assert!(engine
+        .drill(heirloom::DrillSample::Random)
+        .await
+        .unwrap()
+        .passed());
     let health = engine.health().await.unwrap();
     // The calendar wedding has no folder, so completeness has nothing to miss.
     assert_eq!(health.score, 100, "{health:#?}");

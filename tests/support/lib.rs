@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use heirloom::provider::fault::FaultyProvider;
 use heirloom::provider::local::LocalDirProvider;
 use heirloom::{Engine, EngineConfig, KdfParams, KeySource, Location, StorageProvider};
 
@@ -283,5 +284,22 @@ impl TestRepo {
             fs::remove_dir_all(l).expect("remove location");
             copy_tree(&self.path(&format!("{name}-{i}")), l);
         }
+    }
+}
+
+impl TestRepo {
+    /// The locations wrapped in fault injectors, with the wrappers to steer them.
+    pub fn faulty_locations(&self) -> (Vec<Arc<FaultyProvider>>, Vec<Location>) {
+        let faulty: Vec<Arc<FaultyProvider>> = self
+            .location_list()
+            .into_iter()
+            .map(|l| Arc::new(FaultyProvider::new(l.provider)))
+            .collect();
+        let locations = faulty
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Location::new(format!("loc{i}"), format!("region-{i}"), f.clone()))
+            .collect();
+        (faulty, locations)
     }
 }

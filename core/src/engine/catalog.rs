@@ -113,6 +113,14 @@ impl Catalog {
         self.chunks.get(id).or_else(|| self.parked.get(id))
     }
 
+    /// Every snapshot, copied out so the lock can be released.
+    pub(crate) fn snapshot_list(&self) -> Vec<(String, SnapshotRecord)> {
+        self.snapshots
+            .iter()
+            .map(|(id, s)| (id.clone(), s.clone()))
+            .collect()
+    }
+
     /// Snapshots by time, oldest first (ties by id).
     pub(crate) fn snapshots_sorted(&self) -> impl Iterator<Item = (&String, &SnapshotRecord)> {
         let mut v: Vec<_> = self.snapshots.iter().collect();

@@ -33,7 +33,13 @@ impl Engine {
         depth: VerifyDepth,
         options: VerifyOptions,
     ) -> Result<IntegrityReport> {
-        crate::verify::verify(&self.inner, scope, depth, &options).await
+        let report = crate::verify::verify(&self.inner, scope, depth, &options).await?;
+        crate::health::record_scrub(
+            &self.inner.config.state_dir,
+            &report,
+            self.inner.config.context.now(),
+        );
+        Ok(report)
     }
 
     /// Plans the repair of what a verification found; writes nothing.
@@ -45,7 +51,9 @@ impl Engine {
     /// back, new placements recorded in a new index object, and metadata
     /// replicas copied from a good copy.
     pub async fn repair(&self, plan: RepairPlan) -> Result<RepairReport> {
-        crate::repair::execute(&self.inner, plan).await
+        let report = crate::repair::execute(&self.inner, plan).await?;
+        crate::health::record_repair(&self.inner.config.state_dir, &report);
+        Ok(report)
     }
 
     /// A quick verification, then the repair of everything it found:

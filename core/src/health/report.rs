@@ -88,7 +88,9 @@ pub(crate) async fn health(engine: &Engine) -> Result<HealthReport> {
         ),
     );
 
-    let drill: Option<DrillSummary> = read_summary(engine.state_dir(), LAST_DRILL_FILE);
+    let drill: Option<DrillSummary> =
+        read_summary::<crate::verify::DrillReport>(engine.state_dir(), LAST_DRILL_FILE)
+            .map(|d| DrillSummary::from(&d));
     let recovery = score::check(
         "recovery",
         score::recovery(drill.as_ref(), facts.capability, now),

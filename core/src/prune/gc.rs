@@ -141,11 +141,7 @@ pub(crate) async fn prune(
         .collect();
     let (snaps, chunk_map, index_packs) = {
         let cat = inner.catalog.read().await;
-        let snaps: Vec<_> = cat
-            .snapshots
-            .iter()
-            .map(|(id, s)| (id.clone(), s.clone()))
-            .collect();
+        let snaps = cat.snapshot_list();
         (snaps, chunk_packs(&cat), cat.index_packs.clone())
     };
     // References now, including snapshots committed since the plan.

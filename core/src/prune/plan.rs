@@ -136,11 +136,7 @@ pub(crate) async fn prune_plan(inner: &Inner, opts: &PruneOptions) -> Result<Pru
     reload_catalog(inner).await?;
     let (snaps, chunk_map, index_names) = {
         let cat = inner.catalog.read().await;
-        let snaps: Vec<_> = cat
-            .snapshots
-            .iter()
-            .map(|(id, s)| (id.clone(), s.clone()))
-            .collect();
+        let snaps = cat.snapshot_list();
         (snaps, chunk_packs(&cat), cat.index_packs.clone())
     };
     let mut forget: BTreeMap<String, String> = BTreeMap::new();

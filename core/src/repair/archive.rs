@@ -60,11 +60,7 @@ pub(crate) async fn archive_plan(inner: &Inner, opts: &ArchiveOptions) -> Result
     let cutoff = now - Duration::days(i64::from(opts.older_than_days));
     let (snaps, chunk_packs) = {
         let cat = inner.catalog.read().await;
-        let snaps: Vec<_> = cat
-            .snapshots
-            .iter()
-            .map(|(id, s)| (id.clone(), s.clone()))
-            .collect();
+        let snaps = cat.snapshot_list();
         (snaps, crate::prune::refs::chunk_packs(&cat))
     };
     let times: HashMap<&String, DateTime<Utc>> = snaps.iter().map(|(id, s)| (id, s.time)).collect();

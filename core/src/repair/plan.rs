@@ -190,11 +190,7 @@ pub(crate) async fn affected(inner: &Inner, packs: Vec<(String, String)>) -> Vec
     }
     let (snaps, chunk_packs) = {
         let cat = inner.catalog.read().await;
-        let snaps: Vec<_> = cat
-            .snapshots
-            .iter()
-            .map(|(id, s)| (id.clone(), s.clone()))
-            .collect();
+        let snaps = cat.snapshot_list();
         (snaps, crate::prune::refs::chunk_packs(&cat))
     };
     let per_snapshot = crate::prune::refs::snapshot_packs(inner, &snaps, &chunk_packs)
