@@ -155,6 +155,7 @@ pub struct BackupResult {
     pub metadata_locations: Vec<String>,
     /// Counts.
     pub stats: BackupStats,
-    /// `bytes_read / bytes_new` (how much dedup and unchanged files saved); 0 when nothing was new.
+    /// `bytes_total / bytes_new`: the snapshot's logical size over the new bytes it stored (how much
+    /// dedup and unchanged files saved); 0 when nothing was new.
     pub dedup_ratio: f64,
 }
