@@ -1,5 +1,5 @@
 //! One criterion benchmark per pipeline stage, so a regression in one
-//! stage shows: chunking, hashing (chunk ids), sealing and opening, Reed–
+//! stage shows: chunking, hashing (chunk ids, file hashes, shard digests), sealing and opening, Reed–
 //! Solomon encode and reconstruct, pack build and unpack.
 //!
 //! `cargo bench -p heirloom-benches --bench stages`
@@ -36,10 +36,17 @@ fn stages(c: &mut Criterion) {
     g.bench_function("chunk_id_hmac_sha256_16MiB", |b| {
         b.iter(|| bench::chunk_id(key, black_box(&input)))
     });
-    g.bench_function("seal_aes256gcm_16MiB", |b| {
-        b.iter(|| bench::seal(key, b"id", black_box(&input)))
+    g.bench_function("file_hash_sha256_16MiB", |b| {
+        b.iter(|| bench::file_hash(black_box(&input)))
     });
-    let sealed = bench::seal(key, b"id", &input);
+    g.bench_function("shard_digest_blake3_16MiB", |b| {
+        b.iter(|| bench::shard_digest(black_box(&input)))
+    });
+    let mut sealed = Vec::new();
+    g.bench_function("seal_aes256gcm_16MiB", |b| {
+        b.iter(|| bench::seal(key, b"id", black_box(&input), &mut sealed))
+    });
+    bench::seal(key, b"id", &input, &mut sealed);
     g.bench_function("open_aes256gcm_16MiB", |b| {
         b.iter(|| bench::open(key, b"id", black_box(&sealed)))
     });

@@ -9,9 +9,12 @@ use crate::Context;
 
 /// Chunks `data` with the repository's default parameters; returns the number of chunks.
 pub fn chunk_count(data: &[u8]) -> usize {
-    crate::chunk::chunks(data, ChunkerParams::default())
-        .filter(|c| c.is_ok())
-        .count()
+    let mut chunker = crate::chunk::Chunker::new(data, ChunkerParams::default(), Vec::new());
+    let mut n = 0;
+    while let Ok(Some(_)) = chunker.next_chunk() {
+        n += 1;
+    }
+    n
 }
 
 /// A chunk id: HMAC-SHA256 under `key`.
@@ -19,9 +22,21 @@ pub fn chunk_id(key: [u8; 32], data: &[u8]) -> [u8; 32] {
     keyed_hash(&SecretKey(key), data)
 }
 
-/// Seals one chunk with AES-256-GCM.
-pub fn seal(key: [u8; 32], aad: &[u8], data: &[u8]) -> Vec<u8> {
-    aead::seal(&SecretKey(key), &Context::default(), aad, data).unwrap_or_default()
+/// The whole-file hash kept in manifests: SHA-256.
+pub fn file_hash(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}
+
+/// A shard body's digest as this build writes it (BLAKE3).
+pub fn shard_digest(data: &[u8]) -> [u8; 32] {
+    crate::erasure::body_digest(crate::erasure::SHARD_FORMAT_VERSION, data)
+}
+
+/// Seals one chunk with AES-256-GCM into `out` (cleared first), as the backup does.
+pub fn seal(key: [u8; 32], aad: &[u8], data: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let _ = aead::seal_append(&SecretKey(key), &Context::default(), aad, data, out);
 }
 
 /// Opens a sealed chunk; `None` if it does not authenticate.
@@ -33,10 +48,13 @@ pub fn open(key: [u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
 pub fn pack(key: [u8; 32], chunks: &[Vec<u8>]) -> Vec<u8> {
     let key = SecretKey(key);
     let ctx = Context::default();
-    let mut b = PackBuilder::with_capacity(chunks.iter().map(Vec::len).sum::<usize>() + 4096);
+    let mut b = PackBuilder::from_buffer(Vec::with_capacity(
+        chunks.iter().map(Vec::len).sum::<usize>() + 4096,
+    ));
     for c in chunks {
         let id = keyed_hash(&key, c);
-        if let Ok(sealed) = aead::seal(&key, &ctx, &id, c) {
+        let mut sealed = Vec::new();
+        if aead::seal_append(&key, &ctx, &id, c, &mut sealed).is_ok() {
             b.push(id, c.len() as u32, &sealed);
         }
     }
@@ -51,7 +69,9 @@ pub fn unpack(key: [u8; 32], pack: &[u8]) -> usize {
     };
     entries
         .iter()
-        .filter_map(|e| crate::pack::open_chunk(pack, e, &key, |d| keyed_hash(&key, d)).ok())
+        .filter_map(|e| {
+            crate::pack::open_chunk_checked(pack, e, &key, |d| keyed_hash(&key, d)).ok()
+        })
         .map(|p| p.len())
         .sum()
 }

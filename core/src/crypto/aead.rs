@@ -6,8 +6,7 @@
 //! for far more than 2^32 seals per key only in aggregate across keys; one
 //! repository key sealing 2^32 chunks (~4 PiB at 1 MiB chunks) is the bound.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::CryptoError;
@@ -43,8 +42,13 @@ impl SecretKey {
         Ok(SecretKey(arr))
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&self.0.into())
+    /// ring's AES-256-GCM (hardware AES and carry-less multiply, about three
+    /// times RustCrypto's `aes-gcm` here; the same format, so either opens
+    /// what the other sealed).
+    fn cipher(&self) -> Result<LessSafeKey, CryptoError> {
+        UnboundKey::new(&AES_256_GCM, &self.0)
+            .map(LessSafeKey::new)
+            .map_err(|_| CryptoError::InvalidKey("AES-256-GCM key rejected".into()))
     }
 }
 
@@ -56,47 +60,119 @@ pub(crate) fn seal(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
+    let mut out = Vec::new();
+    seal_append(key, ctx, aad, plaintext, &mut out)?;
+    Ok(out)
+}
+
+/// [`seal`], appending the sealed bytes to `out` instead of allocating:
+/// the plaintext is copied once, into `out`, and encrypted there.
+pub(crate) fn seal_append(
+    key: &SecretKey,
+    ctx: &Context,
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CryptoError> {
+    let cipher = key.cipher()?;
     let nonce: [u8; NONCE_LEN] = ctx.random_bytes();
-    let ct = key
-        .cipher()
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .map_err(|_| CryptoError::TooLarge(plaintext.len()))?;
-    let mut out = Vec::with_capacity(ct.len() + 1 + NONCE_LEN);
+    out.reserve(plaintext.len() + SEAL_OVERHEAD);
+    let start = out.len();
     out.push(FORMAT_AES256GCM);
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
-    Ok(out)
+    out.extend_from_slice(plaintext);
+    let sealed = cipher.seal_in_place_separate_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        &mut out[start + 1 + NONCE_LEN..],
+    );
+    match sealed {
+        Ok(tag) => out.extend_from_slice(tag.as_ref()),
+        Err(_) => {
+            out.truncate(start);
+            return Err(CryptoError::TooLarge(plaintext.len()));
+        }
+    }
+    Ok(())
 }
 
 /// Decrypts a blob made by [`seal`] with the same key and `aad`.
 pub(crate) fn open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut out = Vec::new();
+    open_into(key, aad, sealed, &mut out)?;
+    Ok(out)
+}
+
+/// [`open`] into `out` (cleared first), reusing its allocation.
+pub(crate) fn open_into(
+    key: &SecretKey,
+    aad: &[u8],
+    sealed: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CryptoError> {
+    out.clear();
     if sealed.len() < SEAL_OVERHEAD {
         return Err(CryptoError::Truncated);
     }
     if sealed[0] != FORMAT_AES256GCM {
         return Err(CryptoError::UnknownFormat(sealed[0]));
     }
-    let nonce = Nonce::from_slice(&sealed[1..1 + NONCE_LEN]);
-    key.cipher()
-        .decrypt(
-            nonce,
-            Payload {
-                msg: &sealed[1 + NONCE_LEN..],
-                aad,
-            },
-        )
-        .map_err(|_| CryptoError::Authentication)
+    let cipher = key.cipher()?;
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
+    out.extend_from_slice(&sealed[1 + NONCE_LEN..]);
+    let plain_len = cipher
+        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), out)
+        .map(|plain| plain.len());
+    match plain_len {
+        Ok(len) => {
+            out.truncate(len);
+            Ok(())
+        }
+        Err(_) => {
+            out.clear();
+            Err(CryptoError::Authentication)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_format_is_the_one_rustcrypto_aes_gcm_wrote() {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let ctx = Context::default();
+        let key = SecretKey::random(&ctx);
+        let rc = aes_gcm::Aes256Gcm::new(&key.0.into());
+        let nonce = [3u8; NONCE_LEN];
+        let plaintext: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        let ct = rc
+            .encrypt(
+                aes_gcm::Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: b"id",
+                },
+            )
+            .unwrap();
+        let mut old = vec![FORMAT_AES256GCM];
+        old.extend_from_slice(&nonce);
+        old.extend_from_slice(&ct);
+        assert_eq!(open(&key, b"id", &old).unwrap(), plaintext);
+        let new = seal(&key, &ctx, b"id", &plaintext).unwrap();
+        let back = rc
+            .decrypt(
+                aes_gcm::Nonce::from_slice(&new[1..1 + NONCE_LEN]),
+                Payload {
+                    msg: &new[1 + NONCE_LEN..],
+                    aad: b"id",
+                },
+            )
+            .unwrap();
+        assert_eq!(back, plaintext);
+    }
 
     #[test]
     fn roundtrip_and_binding() {
@@ -114,6 +190,17 @@ mod tests {
             open(&other, b"chunk:1", &sealed),
             Err(CryptoError::Authentication)
         ));
+        // The in-place forms read and write the same format.
+        let mut out = b"prefix".to_vec();
+        seal_append(&key, &ctx, b"chunk:1", b"hello", &mut out).unwrap();
+        assert_eq!(&out[..6], b"prefix");
+        assert_eq!(open(&key, b"chunk:1", &out[6..]).unwrap(), b"hello");
+        let mut plain = vec![9u8; 3];
+        open_into(&key, b"chunk:1", &sealed, &mut plain).unwrap();
+        assert_eq!(plain, b"hello");
+        assert!(open_into(&key, b"chunk:2", &sealed, &mut plain).is_err());
+        assert!(plain.is_empty());
+        assert!(open_into(&key, b"chunk:1", &sealed[..10], &mut plain).is_err());
         let mut tampered = sealed.clone();
         tampered[20] ^= 1;
         assert!(matches!(

@@ -36,32 +36,59 @@ pub trait KeyProvider: Send + Sync + std::fmt::Debug {
     fn unwrap(&self, wedding_id: &str, wrapped: &[u8]) -> Result<Vec<u8>, KeyProviderError>;
 }
 
+/// How a repository names chunks: a keyed hash of the plaintext, so that
+/// equal chunks deduplicate and nobody without the key can test for a
+/// known file. Recorded in the repository's config; fixed for its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ChunkIdHash {
+    /// HMAC-SHA256: repositories made before 2026-11-27 (config without the field).
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+    /// BLAKE3 in keyed mode: about three times faster than HMAC-SHA256 here,
+    /// where hashing was the largest cost of a backup. New repositories use it.
+    #[serde(rename = "blake3-keyed")]
+    Blake3Keyed,
+}
+
+impl ChunkIdHash {
+    /// What a config that does not say means.
+    pub(crate) fn legacy() -> Self {
+        ChunkIdHash::HmacSha256
+    }
+}
+
 /// The keys that seal one wedding's chunks and manifests.
 #[derive(Clone, Debug)]
 pub(crate) struct DomainKeys {
     pub data: SecretKey,
     pub chunk_id: SecretKey,
+    pub id_hash: ChunkIdHash,
 }
 
 impl DomainKeys {
     /// The repository-wide keys used by `standard` encryption.
-    pub(crate) fn repository(master: &MasterKey) -> Self {
+    pub(crate) fn repository(master: &MasterKey, id_hash: ChunkIdHash) -> Self {
         DomainKeys {
             data: master.data.clone(),
             chunk_id: master.chunk_id.clone(),
+            id_hash,
         }
     }
 
-    fn from_wedding_root(root: &[u8]) -> Self {
+    fn from_wedding_root(root: &[u8], id_hash: ChunkIdHash) -> Self {
         DomainKeys {
             data: derive(root, "wedding-data"),
             chunk_id: derive(root, "wedding-chunk-id"),
+            id_hash,
         }
     }
 
-    /// Keyed SHA-256 (HMAC) of a chunk's plaintext: its id.
+    /// A chunk's id: the keyed hash of its plaintext.
     pub(crate) fn chunk_id(&self, plaintext: &[u8]) -> [u8; 32] {
-        keyed_hash(&self.chunk_id, plaintext)
+        match self.id_hash {
+            ChunkIdHash::HmacSha256 => keyed_hash(&self.chunk_id, plaintext),
+            ChunkIdHash::Blake3Keyed => blake3::keyed_hash(&self.chunk_id.0, plaintext).into(),
+        }
     }
 }
 
@@ -108,6 +135,7 @@ pub(crate) fn new_wedding_key(
     master: &MasterKey,
     provider: Option<&dyn KeyProvider>,
     ctx: &Context,
+    id_hash: ChunkIdHash,
 ) -> Result<(WrappedWeddingKey, DomainKeys), WeddingKeyError> {
     let root: Zeroizing<[u8; 32]> = Zeroizing::new(ctx.random_bytes());
     let (wrapped, provider_id) = match protection {
@@ -126,7 +154,7 @@ pub(crate) fn new_wedding_key(
         provider_id,
         wrapped: hex::encode(wrapped),
     };
-    Ok((stored, DomainKeys::from_wedding_root(&*root)))
+    Ok((stored, DomainKeys::from_wedding_root(&*root, id_hash)))
 }
 
 /// Unwraps a stored wedding root key.
@@ -135,6 +163,7 @@ pub(crate) fn open_wedding_key(
     stored: &WrappedWeddingKey,
     master: &MasterKey,
     provider: Option<&dyn KeyProvider>,
+    id_hash: ChunkIdHash,
 ) -> Result<DomainKeys, WeddingKeyError> {
     let wrapped = hex::decode(&stored.wrapped)
         .map_err(|_| CryptoError::InvalidKey("wrapped wedding key is not hex".into()))?;
@@ -150,7 +179,7 @@ pub(crate) fn open_wedding_key(
             CryptoError::InvalidKey("unwrapped wedding key has the wrong size".into()).into(),
         );
     }
-    Ok(DomainKeys::from_wedding_root(&root))
+    Ok(DomainKeys::from_wedding_root(&root, id_hash))
 }
 
 /// Why a wedding key could not be made or opened.
@@ -167,6 +196,8 @@ pub(crate) enum WeddingKeyError {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    const H: ChunkIdHash = ChunkIdHash::Blake3Keyed;
     use crate::crypto::keys::{KdfParams, KeySlot, KeySource};
 
     /// A toy key provider for tests: XOR with a fixed pad, bound to the wedding id.
@@ -209,13 +240,13 @@ pub(crate) mod tests {
         let ctx = Context::default();
         let mk = master();
         let (stored, keys) =
-            new_wedding_key("w1", Protection::Repository, &mk, None, &ctx).unwrap();
-        let opened = open_wedding_key("w1", &stored, &mk, None).unwrap();
+            new_wedding_key("w1", Protection::Repository, &mk, None, &ctx, H).unwrap();
+        let opened = open_wedding_key("w1", &stored, &mk, None, H).unwrap();
         assert_eq!(opened.data, keys.data);
-        assert!(open_wedding_key("w2", &stored, &mk, None).is_err());
+        assert!(open_wedding_key("w2", &stored, &mk, None, H).is_err());
         assert_ne!(
             keys.chunk_id(b"x"),
-            DomainKeys::repository(&mk).chunk_id(b"x")
+            DomainKeys::repository(&mk, H).chunk_id(b"x")
         );
     }
 
@@ -224,21 +255,23 @@ pub(crate) mod tests {
         let ctx = Context::default();
         let mk = master();
         assert!(matches!(
-            new_wedding_key("w1", Protection::KeyProvider, &mk, None, &ctx),
+            new_wedding_key("w1", Protection::KeyProvider, &mk, None, &ctx, H),
             Err(WeddingKeyError::ProviderRequired)
         ));
         let p = XorProvider(0x5a);
         let (stored, keys) =
-            new_wedding_key("w1", Protection::KeyProvider, &mk, Some(&p), &ctx).unwrap();
+            new_wedding_key("w1", Protection::KeyProvider, &mk, Some(&p), &ctx, H).unwrap();
         assert_eq!(stored.provider_id.as_deref(), Some("xor-90"));
         assert!(matches!(
-            open_wedding_key("w1", &stored, &mk, None),
+            open_wedding_key("w1", &stored, &mk, None, H),
             Err(WeddingKeyError::ProviderRequired)
         ));
         assert_eq!(
-            open_wedding_key("w1", &stored, &mk, Some(&p)).unwrap().data,
+            open_wedding_key("w1", &stored, &mk, Some(&p), H)
+                .unwrap()
+                .data,
             keys.data
         );
-        assert!(open_wedding_key("w2", &stored, &mk, Some(&p)).is_err());
+        assert!(open_wedding_key("w2", &stored, &mk, Some(&p), H).is_err());
     }
 }

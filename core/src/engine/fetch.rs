@@ -7,7 +7,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 
 use super::Inner;
 use crate::api::BadShard;
@@ -116,9 +115,7 @@ pub(super) async fn fetch_pack(
     let pack_len = pack.pack_len;
     let decoded = tokio::task::spawn_blocking(move || {
         let d = decode_pack(&expected_id, k, n - k, &shards).map_err(|e| e.to_string())?;
-        if d.data.len() as u64 != pack_len
-            || <[u8; 32]>::from(Sha256::digest(&d.data)) != expected_id
-        {
+        if d.data.len() as u64 != pack_len || !crate::pack::id_matches(&d.data, &expected_id) {
             return Err("decoded pack does not match its id".to_owned());
         }
         Ok(d.data)

@@ -1,17 +1,23 @@
 //! The backup data path: read → chunk → hash → seal → pack → erasure-code
-//! → write, as stages joined by bounded channels.
+//! → write, as stages joined by bounded hand-offs.
 //!
-//! File workers (blocking threads) read, chunk, hash and seal; one packer
-//! task appends sealed chunks into packs; each full pack is encoded and its
-//! shards written by an upload task, with a bounded number of packs in
-//! flight. Memory stays bounded by the channel depth, the pack size and the
-//! number of uploads in flight — never by a file's size.
+//! File workers (blocking threads, one per core) read, chunk, hash and seal
+//! each new chunk into their own reused buffer, then append it to the shared
+//! open pack (a short lock for one copy). The worker that fills the pack
+//! hands it to the uploader through a channel of one; the uploader encodes
+//! each pack into shard objects and writes them, with a bounded number of
+//! packs in flight, and gives the pack's buffer back for reuse. Memory is
+//! bounded by the workers' buffers, the open pack, the pack in hand-off and
+//! the packs in flight — never by a file's size — and the big buffers are
+//! reused rather than reallocated (fresh pages cost the kernel a fault each:
+//! that was half of a backup's system time).
 
 use std::collections::HashSet;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
 use futures::future::join_all;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, Semaphore};
@@ -19,11 +25,11 @@ use tokio::sync::{mpsc, Semaphore};
 use super::source::Content;
 use super::Inner;
 use crate::api::FileClass;
-use crate::chunk;
+use crate::chunk::Chunker;
 use crate::classify::{classify, SNIFF_LEN};
-use crate::crypto::aead;
+use crate::crypto::aead::{self, SEAL_OVERHEAD};
 use crate::crypto::wedding::DomainKeys;
-use crate::erasure::{encode_pack, ReedSolomon};
+use crate::erasure::{encode_pack_reusing, ReedSolomon};
 use crate::error::{Error, Result};
 use crate::pack::PackBuilder;
 use crate::placement::{Candidate, RedundancyProfile};
@@ -31,12 +37,13 @@ use crate::provider::{Location, ProviderError};
 use crate::repo::shard_key;
 use crate::snapshot::{ChunkRef, PackRecord};
 
-/// Files read at once.
+/// Files read at once (the machines this runs on have two cores or more;
+/// each worker keeps one core busy chunking, hashing and sealing).
 const FILE_WORKERS: usize = 2;
-/// Sealed chunks queued between the workers and the packer.
-const CHUNK_QUEUE: usize = 8;
 /// Packs being encoded or written at once.
 const PACKS_IN_FLIGHT: usize = 2;
+/// Shard-object buffers kept for reuse: enough for the packs in flight at 3+2.
+const MAX_SPARE_SHARDS: usize = 5 * PACKS_IN_FLIGHT;
 
 /// A file to read.
 pub(super) struct FileJob {
@@ -65,10 +72,83 @@ pub(super) struct IngestStats {
     pub packs: AtomicU64,
 }
 
-struct SealedChunk {
-    id: [u8; 32],
-    len: u32,
-    sealed: Vec<u8>,
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The open pack, shared by the file workers, and the hand-off of full ones.
+struct Packer {
+    open: Mutex<PackBuilder>,
+    full: mpsc::Sender<PackBuilder>,
+    buffers: Arc<PackBuffers>,
+    pack_size: usize,
+}
+
+/// Pack buffers and shard-object buffers given back by the uploader, for
+/// the next packs.
+struct PackBuffers {
+    spare: Mutex<Vec<Vec<u8>>>,
+    shards: Mutex<Vec<Vec<u8>>>,
+    /// A pack's buffer never grows: the largest it gets is one pack plus one
+    /// sealed chunk plus the header.
+    capacity: usize,
+}
+
+/// The uploader has stopped (it failed; its error is reported by `ingest`).
+struct Closed;
+
+impl Packer {
+    /// Appends a sealed chunk; hands the pack on when it is full.
+    fn add(&self, id: [u8; 32], plain_len: u32, sealed: &[u8]) -> std::result::Result<(), Closed> {
+        let full = {
+            let mut open = lock(&self.open);
+            open.push(id, plain_len, sealed);
+            (open.len() >= self.pack_size).then(|| {
+                std::mem::replace(&mut *open, PackBuilder::from_buffer(self.buffers.take()))
+            })
+        };
+        match full {
+            Some(pack) => self.full.blocking_send(pack).map_err(|_| Closed),
+            None => Ok(()),
+        }
+    }
+}
+
+impl PackBuffers {
+    fn take(&self) -> Vec<u8> {
+        lock(&self.spare)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.capacity))
+    }
+
+    fn give_back(&self, mut buf: Vec<u8>) {
+        let mut spare = lock(&self.spare);
+        if spare.len() < PACKS_IN_FLIGHT && buf.capacity() >= self.capacity {
+            buf.clear();
+            spare.push(buf);
+        }
+    }
+
+    /// Up to `n` spare shard buffers.
+    fn take_shards(&self, n: usize) -> Vec<Vec<u8>> {
+        let mut shards = lock(&self.shards);
+        let keep = shards.len().saturating_sub(n);
+        shards.split_off(keep)
+    }
+
+    /// Takes back the buffers of written shard objects that nothing else
+    /// holds (a provider that keeps the bytes, as the memory one does, keeps them).
+    fn give_back_shards(&self, objects: Vec<Bytes>) {
+        let mut shards = lock(&self.shards);
+        for object in objects {
+            if shards.len() >= MAX_SPARE_SHARDS {
+                break;
+            }
+            if let Ok(unique) = object.try_into_mut() {
+                shards.push(Vec::from(unique));
+            }
+        }
+    }
 }
 
 /// Reads every job and stores its new chunks; returns one outcome per job
@@ -81,11 +161,27 @@ pub(super) async fn ingest(
     targets: Vec<Location>,
     stats: Arc<IngestStats>,
 ) -> Result<(Vec<Option<FileOutcome>>, Vec<PackRecord>)> {
-    let (tx, rx) = mpsc::channel::<SealedChunk>(CHUNK_QUEUE);
-    let packer = tokio::spawn(pack_and_upload(
+    let (tx, rx) = mpsc::channel::<PackBuilder>(1);
+    let pack_size = inner.config.pack_size;
+    let capacity = pack_size + inner.repo.chunker.max_size as usize + SEAL_OVERHEAD + 64 * 1024;
+    let buffers = Arc::new(PackBuffers {
+        spare: Mutex::new(Vec::new()),
+        shards: Mutex::new(Vec::new()),
+        capacity,
+    });
+    let packer = Arc::new(Packer {
+        open: Mutex::new(PackBuilder::from_buffer(Vec::with_capacity(capacity))),
+        full: tx,
+        buffers: buffers.clone(),
+        pack_size,
+    });
+    // The uploader holds the buffers, not the packer: the hand-off closes
+    // when the packer is dropped, which ends the uploader.
+    let uploader = tokio::spawn(upload_all(
         inner.clone(),
         keys.clone(),
         rx,
+        buffers,
         profile,
         targets,
         stats.clone(),
@@ -98,26 +194,35 @@ pub(super) async fn ingest(
     let claimed = Arc::new(Mutex::new(HashSet::<[u8; 32]>::new()));
     let workers: Vec<_> = (0..FILE_WORKERS.min(jobs.len().max(1)))
         .map(|_| {
-            let (inner, keys, jobs, next, results, claimed, tx, stats) =
-                (inner.clone(), keys.clone(), jobs.clone(), next.clone(), results.clone(), claimed.clone(), tx.clone(), stats.clone());
+            let (inner, keys, jobs, next, results, claimed, packer, stats) = (
+                inner.clone(),
+                keys.clone(),
+                jobs.clone(),
+                next.clone(),
+                results.clone(),
+                claimed.clone(),
+                packer.clone(),
+                stats.clone(),
+            );
             tokio::task::spawn_blocking(move || -> Result<()> {
+                let mut bufs = WorkerBuffers::default();
+                let ctx = Worker { inner: &inner, keys: &keys, claimed: &claimed, packer: &packer, stats: &stats };
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { return Ok(()) };
-                    let read = read_file(&inner, &keys, job, &claimed, &tx, &stats);
+                    let read = ctx.read_file(job, &mut bufs);
                     stats.files_done.fetch_add(1, Ordering::Relaxed);
                     match read {
-                        Ok(out) => results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(out),
+                        Ok(out) => lock(&results)[i] = Some(out),
                         Err(ReadError::Source(e)) => {
                             tracing::warn!(file = %job.name, error = %e, "skipping a file that could not be read");
                         }
-                        Err(ReadError::Pipeline) => return Ok(()), // the packer failed; its error is reported below
+                        Err(ReadError::Pipeline) => return Ok(()), // the uploader failed; its error is reported below
                     }
                 }
             })
         })
         .collect();
-    drop(tx);
     let mut worker_err = None;
     for w in workers {
         if let Err(e) = w
@@ -128,13 +233,20 @@ pub(super) async fn ingest(
             worker_err.get_or_insert(e);
         }
     }
-    let packs = packer
+    // The last, partly filled pack; then closing the hand-off ends the uploader.
+    let last = std::mem::take(&mut *lock(&packer.open));
+    if !last.is_empty() {
+        // A send error means the uploader stopped; its error is returned below.
+        let _ = packer.full.send(last).await;
+    }
+    drop(packer);
+    let packs = uploader
         .await
-        .map_err(|e| Error::Internal(format!("packer: {e}")))??;
+        .map_err(|e| Error::Internal(format!("uploader: {e}")))??;
     if let Some(e) = worker_err {
         return Err(e);
     }
-    let outcomes = std::mem::take(&mut *results.lock().unwrap_or_else(|p| p.into_inner()));
+    let outcomes = std::mem::take(&mut *lock(&results));
     Ok((outcomes, packs))
 }
 
@@ -143,59 +255,80 @@ enum ReadError {
     Pipeline,
 }
 
-fn read_file(
-    inner: &Inner,
-    keys: &DomainKeys,
-    job: &FileJob,
-    claimed: &Mutex<HashSet<[u8; 32]>>,
-    tx: &mpsc::Sender<SealedChunk>,
-    stats: &IngestStats,
-) -> std::result::Result<FileOutcome, ReadError> {
-    let reader = job.content.open().map_err(ReadError::Source)?;
-    let reader = CountingReader {
-        inner: reader,
-        count: &stats.bytes_read,
-    };
-    let mut sha = Sha256::new();
-    let mut refs = Vec::new();
-    let mut class = None;
-    let mut size = 0u64;
-    for piece in chunk::chunks(reader, inner.repo.chunker) {
-        let data = piece.map_err(ReadError::Source)?;
-        if class.is_none() {
-            class = Some(classify(&data[..data.len().min(SNIFF_LEN)], &job.name));
-        }
-        sha.update(&data);
-        size += data.len() as u64;
-        let id = keys.chunk_id(&data);
-        refs.push(ChunkRef {
-            id: hex::encode(id),
-            len: data.len() as u32,
-        });
-        stats.chunks_total.fetch_add(1, Ordering::Relaxed);
-        let known = inner.catalog.blocking_read().chunks.contains_key(&id);
-        let is_new = !known && claimed.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
-        if is_new {
-            let sealed = aead::seal(&keys.data, &inner.config.context, &id, &data)
-                .map_err(|e| ReadError::Source(std::io::Error::other(e)))?;
-            stats.chunks_new.fetch_add(1, Ordering::Relaxed);
-            stats
-                .bytes_new
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
-            tx.blocking_send(SealedChunk {
-                id,
+/// What a file worker shares with the others.
+struct Worker<'a> {
+    inner: &'a Inner,
+    keys: &'a DomainKeys,
+    claimed: &'a Mutex<HashSet<[u8; 32]>>,
+    packer: &'a Packer,
+    stats: &'a IngestStats,
+}
+
+/// A worker's own buffers, reused from file to file.
+#[derive(Default)]
+struct WorkerBuffers {
+    read: Vec<u8>,
+    sealed: Vec<u8>,
+}
+
+impl Worker<'_> {
+    fn read_file(
+        &self,
+        job: &FileJob,
+        bufs: &mut WorkerBuffers,
+    ) -> std::result::Result<FileOutcome, ReadError> {
+        let (inner, keys, stats) = (self.inner, self.keys, self.stats);
+        let reader = job.content.open().map_err(ReadError::Source)?;
+        let reader = CountingReader {
+            inner: reader,
+            count: &stats.bytes_read,
+        };
+        let mut chunker = Chunker::new(reader, inner.repo.chunker, std::mem::take(&mut bufs.read));
+        let mut sha = Sha256::new();
+        let mut refs = Vec::new();
+        let mut class = None;
+        let mut size = 0u64;
+        while let Some(data) = chunker.next_chunk().map_err(ReadError::Source)? {
+            if class.is_none() {
+                class = Some(classify(&data[..data.len().min(SNIFF_LEN)], &job.name));
+            }
+            sha.update(data);
+            size += data.len() as u64;
+            let id = keys.chunk_id(data);
+            refs.push(ChunkRef {
+                id: hex::encode(id),
                 len: data.len() as u32,
-                sealed,
-            })
-            .map_err(|_| ReadError::Pipeline)?;
+            });
+            stats.chunks_total.fetch_add(1, Ordering::Relaxed);
+            let known = inner.catalog.blocking_read().chunks.contains_key(&id);
+            let is_new = !known && lock(self.claimed).insert(id);
+            if is_new {
+                bufs.sealed.clear();
+                aead::seal_append(
+                    &keys.data,
+                    &inner.config.context,
+                    &id,
+                    data,
+                    &mut bufs.sealed,
+                )
+                .map_err(|e| ReadError::Source(std::io::Error::other(e)))?;
+                stats.chunks_new.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .bytes_new
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                self.packer
+                    .add(id, data.len() as u32, &bufs.sealed)
+                    .map_err(|Closed| ReadError::Pipeline)?;
+            }
         }
+        bufs.read = chunker.into_buffer();
+        Ok(FileOutcome {
+            sha256: hex::encode(sha.finalize()),
+            chunks: refs,
+            class: class.unwrap_or_else(|| classify(b"", &job.name)),
+            size,
+        })
     }
-    Ok(FileOutcome {
-        sha256: hex::encode(sha.finalize()),
-        chunks: refs,
-        class: class.unwrap_or_else(|| classify(b"", &job.name)),
-        size,
-    })
 }
 
 struct CountingReader<'a, R> {
@@ -211,56 +344,45 @@ impl<R: Read> Read for CountingReader<'_, R> {
     }
 }
 
-async fn pack_and_upload(
+/// Takes full packs off the hand-off and uploads them, a bounded number at once.
+async fn upload_all(
     inner: Arc<Inner>,
     keys: DomainKeys,
-    mut rx: mpsc::Receiver<SealedChunk>,
+    mut rx: mpsc::Receiver<PackBuilder>,
+    buffers: Arc<PackBuffers>,
     profile: RedundancyProfile,
     targets: Vec<Location>,
     stats: Arc<IngestStats>,
 ) -> Result<Vec<PackRecord>> {
-    let pack_size = inner.config.pack_size;
     let slots = Arc::new(Semaphore::new(PACKS_IN_FLIGHT));
     let targets = Arc::new(targets);
     let mut uploads = Vec::new();
-    let mut builder = PackBuilder::with_capacity(pack_size + pack_size / 4);
     let mut records = Vec::new();
     loop {
-        let chunk = rx.recv().await;
-        let flush = match &chunk {
-            Some(c) => {
-                builder.push(c.id, c.len, &c.sealed);
-                builder.len() >= pack_size
-            }
-            None => !builder.is_empty(),
-        };
-        if flush {
-            let full = std::mem::replace(
-                &mut builder,
-                PackBuilder::with_capacity(pack_size + pack_size / 4),
-            );
-            let permit = slots
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            let (inner, keys, targets, stats) =
-                (inner.clone(), keys.clone(), targets.clone(), stats.clone());
-            uploads.push(tokio::spawn(async move {
-                let _permit = permit;
-                upload_pack(&inner, &keys, full, profile, &targets, &stats).await
-            }));
-            // Collect finished uploads now, so that a failed one stops the
-            // backup early (returning drops `rx`, which stops the workers).
-            let (done, pending): (Vec<_>, Vec<_>) =
-                uploads.into_iter().partition(|u| u.is_finished());
-            uploads = pending;
-            for d in done {
-                records.push(d.await.map_err(|e| Error::Internal(e.to_string()))??);
-            }
-        }
-        if chunk.is_none() {
-            break;
+        // A slot first, so that a pack is only taken when it can start.
+        let permit = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let Some(pack) = rx.recv().await else { break };
+        let (inner, keys, targets, stats, buffers) = (
+            inner.clone(),
+            keys.clone(),
+            targets.clone(),
+            stats.clone(),
+            buffers.clone(),
+        );
+        uploads.push(tokio::spawn(async move {
+            let _permit = permit;
+            upload_pack(&inner, &keys, pack, &buffers, profile, &targets, &stats).await
+        }));
+        // Collect finished uploads now, so that a failed one stops the
+        // backup early (returning drops `rx`, which stops the workers).
+        let (done, pending): (Vec<_>, Vec<_>) = uploads.into_iter().partition(|u| u.is_finished());
+        uploads = pending;
+        for d in done {
+            records.push(d.await.map_err(|e| Error::Internal(e.to_string()))??);
         }
     }
     for r in join_all(uploads).await {
@@ -274,22 +396,27 @@ async fn upload_pack(
     inner: &Inner,
     keys: &DomainKeys,
     builder: PackBuilder,
+    buffers: &PackBuffers,
     profile: RedundancyProfile,
     targets: &[Location],
     stats: &IngestStats,
 ) -> Result<PackRecord> {
     let (k, m) = (profile.data_shards, profile.parity_shards);
     let (key, ctx) = (keys.data.clone(), inner.config.context.clone());
-    let (pack, shards) = tokio::task::spawn_blocking(move || -> Result<_> {
+    let mut spare = buffers.take_shards(k + m);
+    let (mut pack, shards) = tokio::task::spawn_blocking(move || -> Result<_> {
         let pack = builder
             .finish(&key, &ctx)
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let shards = encode_pack(&ReedSolomon, pack.id_bytes, &pack.bytes, k, m)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let shards =
+            encode_pack_reusing(&ReedSolomon, pack.id_bytes, &pack.bytes, k, m, &mut spare)
+                .map_err(|e| Error::Internal(e.to_string()))?;
         Ok((pack, shards))
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
+    let pack_len = pack.bytes.len() as u64;
+    buffers.give_back(std::mem::take(&mut pack.bytes));
     let candidates: Vec<Candidate<'_>> = targets
         .iter()
         .map(|l| Candidate {
@@ -355,13 +482,14 @@ async fn upload_pack(
         }
         pending = failed;
     }
+    buffers.give_back_shards(shards);
     stats.packs.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(pack = %pack.id, chunks = pack.chunks.len(), bytes = pack.bytes.len(), "pack stored");
+    tracing::debug!(pack = %pack.id, chunks = pack.chunks.len(), bytes = pack_len, "pack stored");
     Ok(PackRecord {
         id: pack.id,
         k,
         m,
-        pack_len: pack.bytes.len() as u64,
+        pack_len,
         shard_size,
         locations: chosen.iter().map(|&i| targets[i].id.clone()).collect(),
         chunks: pack.chunks,

@@ -30,6 +30,12 @@ fn map_err(wedding: &str, e: WeddingKeyError) -> Error {
     }
 }
 
+/// The repository-wide keys (`standard` encryption), naming chunks as the
+/// repository's config says.
+pub(crate) fn repository_keys(inner: &Inner) -> DomainKeys {
+    DomainKeys::repository(&inner.master, inner.repo.chunk_id_hash)
+}
+
 /// The keys for `wedding` at `level`. With `create`, a missing wedding key
 /// is made and stored on every location (at least `required` must take it).
 pub(crate) async fn domain_keys(
@@ -39,7 +45,7 @@ pub(crate) async fn domain_keys(
     create: Option<usize>,
 ) -> Result<DomainKeys> {
     let protection = match level {
-        EncryptionLevel::Standard => return Ok(DomainKeys::repository(&inner.master)),
+        EncryptionLevel::Standard => return Ok(repository_keys(inner)),
         EncryptionLevel::Enhanced => Protection::Repository,
         EncryptionLevel::GovernmentGrade => {
             if inner.config.key_provider.is_none() {
@@ -62,13 +68,14 @@ pub(crate) async fn domain_keys(
                 )));
             };
             let provider = inner.config.key_provider.clone();
-            let (master, ctx, w) = (
+            let (master, ctx, w, id_hash) = (
                 inner.master.clone(),
                 inner.config.context.clone(),
                 wedding.to_owned(),
+                inner.repo.chunk_id_hash,
             );
             let (stored, keys) = tokio::task::spawn_blocking(move || {
-                new_wedding_key(&w, protection, &master, provider.as_deref(), &ctx)
+                new_wedding_key(&w, protection, &master, provider.as_deref(), &ctx, id_hash)
             })
             .await
             .map_err(|e| Error::Internal(e.to_string()))?
@@ -151,9 +158,15 @@ async fn open_blocking(
     stored: WrappedWeddingKey,
 ) -> Result<DomainKeys> {
     let provider = inner.config.key_provider.clone();
-    let (master, w) = (inner.master.clone(), wedding.to_owned());
-    tokio::task::spawn_blocking(move || open_wedding_key(&w, &stored, &master, provider.as_deref()))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| map_err(wedding, e))
+    let (master, w, id_hash) = (
+        inner.master.clone(),
+        wedding.to_owned(),
+        inner.repo.chunk_id_hash,
+    );
+    tokio::task::spawn_blocking(move || {
+        open_wedding_key(&w, &stored, &master, provider.as_deref(), id_hash)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+    .map_err(|e| map_err(wedding, e))
 }

@@ -1,5 +1,6 @@
 //! Opening (or creating) a repository and rebuilding the catalog from it.
 
+use crate::crypto::wedding::ChunkIdHash;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,7 +16,8 @@ use crate::crypto::CryptoError;
 use crate::error::{Error, Result};
 use crate::provider::ProviderError;
 use crate::repo::{
-    MetaKind, RepoConfig, CONFIG_KEY, FORMAT_VERSION, INDEX_PREFIX, KEYS_PREFIX, SNAPSHOT_PREFIX,
+    MetaKind, RepoConfig, CONFIG_KEY, FORMAT_VERSION, INDEX_PREFIX, KEYS_PREFIX,
+    OLDEST_FORMAT_VERSION, SNAPSHOT_PREFIX,
 };
 use crate::snapshot::{IndexRecord, SnapshotRecord};
 
@@ -93,7 +95,7 @@ async fn read_config(store: &Store) -> Result<Option<RepoConfig>> {
                 let cfg: RepoConfig = serde_json::from_slice(&bytes).map_err(|e| {
                     Error::corrupt(&id, CONFIG_KEY, format!("unreadable config: {e}"))
                 })?;
-                if cfg.version != FORMAT_VERSION {
+                if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&cfg.version) {
                     return Err(Error::corrupt(
                         &id,
                         CONFIG_KEY,
@@ -188,6 +190,7 @@ async fn init(store: &Store, config: &EngineConfig) -> Result<(RepoConfig, Maste
         repo_id: hex::encode(ctx.random_bytes::<16>()),
         created_at: ctx.now(),
         chunker: config.chunker,
+        chunk_id_hash: ChunkIdHash::Blake3Keyed,
     };
     let (source, kdf, repo_id, ctx2) = (
         config.key.clone(),

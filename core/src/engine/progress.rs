@@ -60,14 +60,17 @@ impl WriteCounters {
         }
     }
 
-    /// `len` bytes of file `file` were written.
-    pub(super) fn wrote(&self, file: usize, len: u64) {
+    /// `len` bytes of file `file` were written; true when that completed
+    /// the file (exactly one call per file returns true).
+    pub(super) fn wrote(&self, file: usize, len: u64) -> bool {
         self.bytes_done.fetch_add(len, Ordering::Relaxed);
         if let Some(r) = self.remaining.get(file) {
-            if r.fetch_sub(len, Ordering::Relaxed) == len {
+            if len > 0 && r.fetch_sub(len, Ordering::AcqRel) == len {
                 self.files_done.fetch_add(1, Ordering::Relaxed);
+                return true;
             }
         }
+        false
     }
 
     pub(super) fn current(&self) -> Progress {
@@ -88,9 +91,9 @@ mod tests {
     fn a_file_is_done_when_its_last_byte_is_written() {
         let c = WriteCounters::new([10, 0, 5].into_iter());
         assert_eq!(c.current().files_done, 1);
-        c.wrote(0, 4);
-        c.wrote(2, 5);
-        c.wrote(0, 6);
+        assert!(!c.wrote(0, 4));
+        assert!(c.wrote(2, 5));
+        assert!(c.wrote(0, 6));
         let p = c.current();
         assert_eq!((p.files_done, p.files_total), (3, 3));
         assert_eq!((p.bytes_done, p.bytes_total), (15, 15));

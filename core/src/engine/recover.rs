@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use crate::api::{
 };
 use crate::crypto::wedding::DomainKeys;
 use crate::error::{Error, Result};
-use crate::pack::open_chunk;
+use crate::pack::open_chunk_into;
 use crate::repo::MANIFEST_PREFIX;
 use crate::snapshot::{safe_components, Entry, EntryKind, Manifest, PackRecord, SnapshotRecord};
 
@@ -210,11 +211,15 @@ async fn restore_into(
     for e in files {
         paths.push(staging.prepare_file(&e.components()?, e.size)?);
     }
-    let paths = Arc::new(paths);
+    let files = Arc::new(FileChecks {
+        done: files.iter().map(|_| AtomicBool::new(false)).collect(),
+        entries: files.iter().map(|e| (*e).clone()).collect(),
+        paths,
+    });
     let (concurrency, hedge) = read_plan(req.urgency);
     let results: Vec<Result<(super::fetch::FetchedPack, u64)>> = stream::iter(plan.into_values())
         .map(|(pack, uses)| {
-            let paths = paths.clone();
+            let files = files.clone();
             let keys = keys.clone();
             let counters = counters.clone();
             async move {
@@ -224,7 +229,7 @@ async fn restore_into(
                     unrecoverable(wedding, &pack, &f, files.len())
                 })?;
                 let (fetched, verified) = tokio::task::spawn_blocking(move || {
-                    write_chunks(fetched, &pack, &uses, &paths, &keys, &counters)
+                    write_chunks(fetched, &pack, &uses, &files, &keys, &counters)
                 })
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??;
@@ -242,8 +247,8 @@ async fn restore_into(
         data_type: req.data_type,
         urgency: req.urgency,
         destination: PathBuf::new(),
-        recovered_files: files.len() as u64,
-        recovered_bytes: files.iter().map(|e| e.size).sum(),
+        recovered_files: files.entries.len() as u64,
+        recovered_bytes: files.entries.iter().map(|e| e.size).sum(),
         duration_ms: 0,
         locations_read: Vec::new(),
         packs_read: 0,
@@ -263,57 +268,76 @@ async fn restore_into(
     }
     result.locations_read = read_from.into_iter().collect();
 
-    // End to end: every file, as written, hashes to the manifest's SHA-256.
-    let checks: Vec<(PathBuf, Entry)> = paths
-        .iter()
-        .cloned()
-        .zip(files.iter().map(|e| (*e).clone()))
-        .collect();
+    // Files are checked as they complete (in `write_chunks`); what is left
+    // here is empty files and any file whose chunks did not add up to its size.
     result.files_verified = tokio::task::spawn_blocking(move || -> Result<u64> {
-        for (path, e) in &checks {
-            let digest = hash_file(path)?;
-            if Some(&digest) != e.sha256.as_ref() {
-                return Err(Error::corrupt(
-                    "-",
-                    &e.path,
-                    "restored file does not match the SHA-256 recorded at backup",
-                ));
+        for i in 0..files.entries.len() {
+            if !files.done[i].load(Ordering::Acquire) {
+                files.check(i)?;
             }
-            set_file_metadata(path, e);
         }
-        Ok(checks.len() as u64)
+        Ok(files.entries.len() as u64)
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
     Ok(result)
 }
 
-/// Opens every needed chunk of a pack (checking its tag and id) and writes it at its offsets.
+/// The files being restored, and which have passed their end-to-end check.
+struct FileChecks {
+    entries: Vec<Entry>,
+    paths: Vec<PathBuf>,
+    done: Vec<AtomicBool>,
+}
+
+impl FileChecks {
+    /// End to end: file `i`, as written, hashes to the manifest's SHA-256;
+    /// then its times and mode are set (no write comes after this).
+    fn check(&self, i: usize) -> Result<()> {
+        let (path, e) = (&self.paths[i], &self.entries[i]);
+        let digest = hash_file(path)?;
+        if Some(&digest) != e.sha256.as_ref() {
+            return Err(Error::corrupt(
+                "-",
+                &e.path,
+                "restored file does not match the SHA-256 recorded at backup",
+            ));
+        }
+        set_file_metadata(path, e);
+        self.done[i].store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Opens every needed chunk of a pack (checking its tag) and writes it at
+/// its offsets; checks each file that this completes.
 fn write_chunks(
     fetched: super::fetch::FetchedPack,
     pack: &PackRecord,
     uses: &HashMap<usize, Vec<Use>>,
-    paths: &[PathBuf],
+    files: &FileChecks,
     keys: &DomainKeys,
     counters: &WriteCounters,
 ) -> Result<(super::fetch::FetchedPack, u64)> {
     let mut verified = 0;
+    let mut plain = Vec::new();
     for (&entry_idx, targets) in uses {
         let entry = pack.chunks.get(entry_idx).ok_or_else(|| {
             Error::corrupt("-", &pack.id, "index names a chunk the pack does not have")
         })?;
-        let plain =
-            open_chunk(&fetched.data, entry, &keys.data, |d| keys.chunk_id(d)).map_err(|e| {
-                Error::corrupt(
-                    "-",
-                    format!("chunk {} in pack {}", entry.id, pack.id),
-                    e.to_string(),
-                )
-            })?;
+        open_chunk_into(&fetched.data, entry, &keys.data, &mut plain).map_err(|e| {
+            Error::corrupt(
+                "-",
+                format!("chunk {} in pack {}", entry.id, pack.id),
+                e.to_string(),
+            )
+        })?;
         verified += 1;
         for u in targets {
-            write_at(&paths[u.file], u.offset, &plain)?;
-            counters.wrote(u.file, plain.len() as u64);
+            write_at(&files.paths[u.file], u.offset, &plain)?;
+            if counters.wrote(u.file, plain.len() as u64) {
+                files.check(u.file)?;
+            }
         }
     }
     // Only the read report outlives this: the pack's bytes are freed here,

@@ -6,7 +6,6 @@ use super::backup::manifest_aad;
 use super::store::seal_json;
 use super::*;
 use crate::api::{BackupSource, SourceItem};
-use crate::crypto::wedding::DomainKeys;
 use crate::crypto::{KdfParams, KeySource};
 use crate::provider::memory::MemoryProvider;
 use crate::provider::{Location, StorageProvider};
@@ -51,7 +50,7 @@ async fn crafted_manifest_with_escaping_paths_is_refused() {
         .latest("w", None)
         .map(|(i, r)| (i.clone(), r.clone()))
         .unwrap();
-    let keys = DomainKeys::repository(&inner.master);
+    let keys = super::keys::repository_keys(inner);
     let good = recover::load_manifest(inner, &record, &keys).await.unwrap();
     let template = good
         .entries

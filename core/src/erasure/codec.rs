@@ -37,8 +37,9 @@ pub trait ErasureCodec: Send + Sync {
     fn id(&self) -> CodecId;
 
     /// `shards` has k+m equal-length buffers; the first k hold data; fills
-    /// the last m with parity.
-    fn encode(&self, k: usize, m: usize, shards: &mut [Vec<u8>]) -> Result<(), ErasureError>;
+    /// the last m with parity. Slices, so that the bodies can live inside
+    /// the shard objects they are written as (no copy after coding).
+    fn encode(&self, k: usize, m: usize, shards: &mut [&mut [u8]]) -> Result<(), ErasureError>;
 
     /// `shards` has k+m entries, None for missing ones; at least k present;
     /// fills in all missing.
@@ -162,9 +163,9 @@ impl ErasureCodec for ReedSolomon {
         CodecId::ReedSolomonGf8
     }
 
-    fn encode(&self, k: usize, m: usize, shards: &mut [Vec<u8>]) -> Result<(), ErasureError> {
+    fn encode(&self, k: usize, m: usize, shards: &mut [&mut [u8]]) -> Result<(), ErasureError> {
         check_slots(k, m, shards.len())?;
-        let len = shards.first().map_or(0, Vec::len);
+        let len = shards.first().map_or(0, |s| s.len());
         if shards.iter().any(|s| s.len() != len) {
             return Err(ErasureError::InvalidParameters(
                 "shards differ in length".into(),
@@ -200,6 +201,27 @@ impl ErasureCodec for ReedSolomon {
 mod tests {
     use super::*;
 
+    /// Calls the codec's `encode` on owned buffers.
+    trait EncodeVecs {
+        fn encode_vecs(
+            &self,
+            k: usize,
+            m: usize,
+            shards: &mut [Vec<u8>],
+        ) -> Result<(), ErasureError>;
+    }
+    impl EncodeVecs for ReedSolomon {
+        fn encode_vecs(
+            &self,
+            k: usize,
+            m: usize,
+            shards: &mut [Vec<u8>],
+        ) -> Result<(), ErasureError> {
+            let mut refs: Vec<&mut [u8]> = shards.iter_mut().map(Vec::as_mut_slice).collect();
+            self.encode(k, m, &mut refs)
+        }
+    }
+
     fn encoded(k: usize, m: usize, len: usize) -> Vec<Vec<u8>> {
         let mut shards: Vec<Vec<u8>> = (0..k + m)
             .map(|i| {
@@ -210,7 +232,7 @@ mod tests {
                 }
             })
             .collect();
-        ReedSolomon.encode(k, m, &mut shards).unwrap();
+        ReedSolomon.encode_vecs(k, m, &mut shards).unwrap();
         shards
     }
 
@@ -244,7 +266,7 @@ mod tests {
     #[test]
     fn no_parity_and_empty_shards() {
         let mut shards = encoded(3, 0, 5);
-        ReedSolomon.encode(3, 0, &mut shards).unwrap();
+        ReedSolomon.encode_vecs(3, 0, &mut shards).unwrap();
         let mut empty: Vec<Option<Vec<u8>>> = vec![Some(vec![]), None, Some(vec![])];
         ReedSolomon.reconstruct(2, 1, &mut empty).unwrap();
         assert_eq!(empty, vec![Some(vec![]); 3]);
@@ -254,17 +276,17 @@ mod tests {
     fn bad_parameters_are_refused() {
         let mut none: Vec<Vec<u8>> = vec![];
         assert!(matches!(
-            ReedSolomon.encode(0, 1, &mut none),
+            ReedSolomon.encode_vecs(0, 1, &mut none),
             Err(ErasureError::InvalidParameters(_))
         ));
         let mut many = vec![vec![0u8; 1]; 256];
         assert!(matches!(
-            ReedSolomon.encode(200, 56, &mut many),
+            ReedSolomon.encode_vecs(200, 56, &mut many),
             Err(ErasureError::InvalidParameters(_))
         ));
         let mut uneven = vec![vec![0u8; 2], vec![0u8; 3], vec![0u8; 2]];
         assert!(matches!(
-            ReedSolomon.encode(2, 1, &mut uneven),
+            ReedSolomon.encode_vecs(2, 1, &mut uneven),
             Err(ErasureError::InvalidParameters(_))
         ));
         assert_eq!(CodecId::try_from(9), Err(ErasureError::UnknownCodec(9)));

@@ -6,7 +6,8 @@
 //! at a distinct location: a fixed [`SHARD_HEADER_LEN`]-byte [`ShardHeader`]
 //! followed by the body.
 //!
-//! The header carries a CRC32 of itself and the SHA-256 of the body, so bit
+//! The header carries a CRC32 of itself and a digest of the body (BLAKE3;
+//! SHA-256 in version-1 shards), so bit
 //! rot is found without decrypting anything ([`open_shard`]), and the
 //! [`CodecId`] that wrote the parity, so the shard can be decoded years
 //! later ([`codec_for`]).
@@ -40,5 +41,8 @@ mod shard;
 
 pub use codec::{codec_for, CodecId, ErasureCodec, ReedSolomon, MAX_SHARDS};
 pub use error::ErasureError;
-pub use pack::{decode_pack, encode_pack, rebuild_shards, DecodedPack};
-pub use shard::{open_shard, ShardHeader, SHARD_FORMAT_VERSION, SHARD_HEADER_LEN, SHARD_MAGIC};
+pub use pack::{decode_pack, encode_pack, encode_pack_reusing, rebuild_shards, DecodedPack};
+pub use shard::{
+    body_digest, open_shard, ShardHeader, SHARD_FORMAT_V1, SHARD_FORMAT_VERSION, SHARD_HEADER_LEN,
+    SHARD_MAGIC,
+};

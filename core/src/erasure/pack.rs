@@ -28,27 +28,45 @@ pub fn encode_pack(
     k: usize,
     m: usize,
 ) -> Result<Vec<Bytes>, ErasureError> {
+    encode_pack_reusing(codec, pack_id, pack, k, m, &mut Vec::new())
+}
+
+/// [`encode_pack`], building the objects in buffers taken from `spare`
+/// (any left over stay there) before allocating new ones: a backup gives
+/// the buffers of written shards back, so that steady state allocates no
+/// new memory (fresh pages each cost the kernel a fault).
+pub fn encode_pack_reusing(
+    codec: &dyn ErasureCodec,
+    pack_id: [u8; 32],
+    pack: &[u8],
+    k: usize,
+    m: usize,
+    spare: &mut Vec<Vec<u8>>,
+) -> Result<Vec<Bytes>, ErasureError> {
     check_params(k, m)?;
-    let pack_len = pack.len() as u64;
     let body_len = pack.len().div_ceil(k);
-    let mut bodies: Vec<Vec<u8>> = (0..k + m)
+    // Each object is allocated once at its final size; data is copied into
+    // it and parity computed in place, then the header is filled in.
+    let mut objects: Vec<Vec<u8>> = (0..k + m)
         .map(|i| {
-            let mut body = Vec::with_capacity(body_len);
+            let mut object = spare.pop().unwrap_or_default();
+            object.clear();
+            object.reserve_exact(SHARD_HEADER_LEN + body_len);
+            object.resize(SHARD_HEADER_LEN, 0);
             if i < k {
                 let start = i.saturating_mul(body_len).min(pack.len());
                 let end = start.saturating_add(body_len).min(pack.len());
-                body.extend_from_slice(&pack[start..end]);
+                object.extend_from_slice(&pack[start..end]);
             }
-            body.resize(body_len, 0);
-            body
+            object.resize(SHARD_HEADER_LEN + body_len, 0);
+            object
         })
         .collect();
+    let mut bodies: Vec<&mut [u8]> = objects
+        .iter_mut()
+        .map(|o| &mut o[SHARD_HEADER_LEN..])
+        .collect();
     codec.encode(k, m, &mut bodies)?;
-    if bodies.len() != k + m || bodies.iter().any(|b| b.len() != body_len) {
-        return Err(ErasureError::Codec(
-            "codec changed the number or length of shards".into(),
-        ));
-    }
     let template = ShardHeader {
         version: SHARD_FORMAT_VERSION,
         codec: codec.id(),
@@ -56,14 +74,23 @@ pub fn encode_pack(
         index: 0,
         k: to_u8(k)?,
         m: to_u8(m)?,
-        pack_len,
+        pack_len: pack.len() as u64,
         body_len: body_len as u64,
-        body_sha256: [0; 32],
+        body_hash: [0; 32],
     };
-    bodies
-        .iter()
+    objects
+        .into_iter()
         .enumerate()
-        .map(|(i, body)| shard_object(&template, i, body))
+        .map(|(i, mut object)| {
+            let (head, body) = object.split_at_mut(SHARD_HEADER_LEN);
+            let header = ShardHeader {
+                index: to_u8(i)?,
+                body_hash: body_digest(template.version, body),
+                ..template.clone()
+            };
+            head.copy_from_slice(&header.to_bytes());
+            Ok(Bytes::from(object))
+        })
         .collect()
 }
 
@@ -306,7 +333,7 @@ fn shard_object(template: &ShardHeader, i: usize, body: &[u8]) -> Result<Bytes, 
     let header = ShardHeader {
         index: to_u8(i)?,
         body_len: body.len() as u64,
-        body_sha256: body_digest(body),
+        body_hash: body_digest(template.version, body),
         ..template.clone()
     };
     let mut object = Vec::with_capacity(SHARD_HEADER_LEN + body.len());

@@ -15,12 +15,19 @@
 //! are the SHA-256 of the stored (sealed) bytes, so they are content-addressed,
 //! written with create-if-absent, and checkable without the key.
 
+use crate::crypto::wedding::ChunkIdHash;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Current repository format version.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Current repository format version. Version 2 added `chunkIdHash` (new
+/// repositories name chunks with keyed BLAKE3); version 1 repositories,
+/// which all use HMAC-SHA256, still open. A version-1 reader refuses a
+/// version-2 repository rather than name its chunks with the wrong hash.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
+/// Oldest repository format version this build opens.
+pub(crate) const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// Key of the config object.
 pub(crate) const CONFIG_KEY: &str = "config";
@@ -86,6 +93,9 @@ pub(crate) struct RepoConfig {
     pub repo_id: String,
     pub created_at: DateTime<Utc>,
     pub chunker: ChunkerParams,
+    /// How chunks are named; configs written before it existed mean HMAC-SHA256.
+    #[serde(default = "ChunkIdHash::legacy")]
+    pub chunk_id_hash: ChunkIdHash,
 }
 
 /// Hex SHA-256 of stored bytes: the name of a metadata object.
@@ -127,6 +137,21 @@ impl MetaKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_1_config_names_chunks_with_hmac_sha256() {
+        let v1 = r#"{"version":1,"repoId":"ab","createdAt":"2026-11-01T00:00:00Z",
+            "chunker":{"minSize":524288,"avgSize":1048576,"maxSize":8388608}}"#;
+        let cfg: RepoConfig = serde_json::from_str(v1).unwrap();
+        assert_eq!(cfg.chunk_id_hash, ChunkIdHash::HmacSha256);
+        let v2 = serde_json::to_string(&RepoConfig {
+            version: FORMAT_VERSION,
+            chunk_id_hash: ChunkIdHash::Blake3Keyed,
+            ..cfg
+        })
+        .unwrap();
+        assert!(v2.contains(r#""chunkIdHash":"blake3-keyed""#), "{v2}");
+    }
 
     #[test]
     fn shard_keys_fan_out_by_prefix() {

@@ -14,7 +14,7 @@ use super::quick::shard_finding;
 use super::report::{Finding, FindingKind};
 use crate::engine::Inner;
 use crate::erasure::{decode_pack, open_shard};
-use crate::pack::open_chunk;
+use crate::pack::open_chunk_checked;
 use crate::provider::ProviderError;
 use crate::repo::shard_key;
 use crate::snapshot::PackRecord;
@@ -122,8 +122,8 @@ pub(crate) async fn check_pack(
     let (k, m, pack_len) = (pack.k, pack.m, pack.pack_len);
     let decoded = tokio::task::spawn_blocking(move || {
         let d = decode_pack(&id, k, m, &shards).map_err(|e| e.to_string())?;
-        if d.data.len() as u64 != pack_len || <[u8; 32]>::from(Sha256::digest(&d.data)) != id {
-            return Err("decoded pack does not hash to its id".to_owned());
+        if d.data.len() as u64 != pack_len || !crate::pack::id_matches(&d.data, &id) {
+            return Err("decoded pack does not match its id".to_owned());
         }
         Ok(d.data)
     })
@@ -156,7 +156,7 @@ pub(crate) async fn check_pack(
         let mut ok = 0u64;
         let mut bad = Vec::new();
         for entry in &pack2.chunks {
-            match open_chunk(&data, entry, &keys.data, |d| keys.chunk_id(d)) {
+            match open_chunk_checked(&data, entry, &keys.data, |d| keys.chunk_id(d)) {
                 Ok(_) => ok += 1,
                 Err(e) => bad.push(format!("chunk {}: {e}", entry.id)),
             }

@@ -63,7 +63,7 @@ impl Domains {
         let mut tried = BTreeSet::new();
         for (wedding, level) in order {
             let keys = if level == EncryptionLevel::Standard {
-                DomainKeys::repository(&inner.master)
+                crate::engine::keys::repository_keys(inner)
             } else {
                 match domain_keys(inner, &wedding, level, None).await {
                     Ok(k) => k,

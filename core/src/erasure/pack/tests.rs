@@ -214,3 +214,21 @@ fn garbage_objects_are_reported_not_panicked_on() {
         ]
     );
 }
+
+#[test]
+fn reusing_buffers_builds_the_same_objects_in_them() {
+    let pack: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+    let fresh = encode_pack(&ReedSolomon, [4; 32], &pack, 3, 2).unwrap();
+    // Spare buffers of any size and content; one more than needed stays spare.
+    let mut spare: Vec<Vec<u8>> = (0..6).map(|i| vec![0xEE; i * 3000]).collect();
+    let ptrs: Vec<*const u8> = spare[1..].iter().map(|v| v.as_ptr()).collect();
+    let reused = encode_pack_reusing(&ReedSolomon, [4; 32], &pack, 3, 2, &mut spare).unwrap();
+    assert_eq!(reused, fresh);
+    assert_eq!(spare.len(), 1);
+    // Buffers already big enough are written in place, not reallocated.
+    let big_enough = ptrs
+        .iter()
+        .filter(|p| reused.iter().any(|o| o.as_ptr() == **p))
+        .count();
+    assert!(big_enough >= 1, "no spare buffer was reused");
+}
