@@ -26,13 +26,23 @@ use crate::pack::open_chunk_into;
 use crate::repo::MANIFEST_PREFIX;
 use crate::snapshot::{safe_components, Entry, EntryKind, Manifest, PackRecord, SnapshotRecord};
 
-/// Packs read at once, and how long before a slow read is hedged, by urgency.
-fn read_plan(urgency: Urgency) -> (usize, Duration) {
+/// Bytes of packs being read at once, and how long before a slow read is
+/// hedged, by urgency. Far locations (150 ms round trips) need many bytes in
+/// flight to keep the disk and both cores busy.
+fn read_plan(urgency: Urgency) -> (u64, Duration) {
+    const MIB: u64 = 1024 * 1024;
     match urgency {
-        Urgency::Standard => (2, Duration::from_secs(2)),
-        Urgency::Urgent => (4, Duration::from_millis(500)),
-        Urgency::WeddingDayCritical => (8, Duration::from_millis(150)),
+        Urgency::Standard => (32 * MIB, Duration::from_secs(2)),
+        Urgency::Urgent => (64 * MIB, Duration::from_millis(500)),
+        Urgency::WeddingDayCritical => (128 * MIB, Duration::from_millis(150)),
     }
+}
+
+/// Packs to read at once for `budget` bytes in flight: at least 2, at most 64.
+fn packs_at_once(budget: u64, plan: &ReadPlan) -> usize {
+    let n = plan.len().max(1) as u64;
+    let mean = plan.values().map(|(p, _)| p.pack_len).sum::<u64>() / n;
+    (budget / mean.max(1)).clamp(2, 64) as usize
 }
 
 fn hedge_of(urgency: Urgency) -> Duration {
@@ -216,7 +226,8 @@ async fn restore_into(
         entries: files.iter().map(|e| (*e).clone()).collect(),
         paths,
     });
-    let (concurrency, hedge) = read_plan(req.urgency);
+    let (budget, hedge) = read_plan(req.urgency);
+    let concurrency = packs_at_once(budget, &plan);
     let results: Vec<Result<(super::fetch::FetchedPack, u64)>> = stream::iter(plan.into_values())
         .map(|(pack, uses)| {
             let files = files.clone();
