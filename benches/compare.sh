@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Side-by-side comparison of heirloom with restic and borg on the same wedding folder.
 #
-#   benches/compare.sh [--size 3G] [--reps 5] [--work DIR] [--tools heirloom,restic,borg]
+#   benches/compare.sh [--size 3G] [--reps 5] [--work DIR] [--tools heirloom,restic,borg,cp]
 #
 # Generates the folder with ../shared/bench/gen_wedding.py (seed 42), then, in every
 # repetition and for each tool in turn (the order rotates), from a fresh copy of day 1:
 # full backup, no-change backup, incremental after --day2, full restore, and for heirloom a
 # restore with 2 of its 5 locations removed. heirloom runs 3+2 over five local folders
 # with encryption on (priority critical); restic and borg run with their default
-# encryption, borg without compression. The page cache is dropped before every timed run
+# encryption, borg without compression; `cp` is the floor: `cp -r` + `sync` of the folder
+# (as "backup") and back (as "restore"). The page cache is dropped before every timed run
 # (root). Prints medians and heirloom/peer ratios as a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SIZE=3G REPS=5 WORK=/tmp/heirloom-compare TOOLS=heirloom,restic,borg
+SIZE=3G REPS=5 WORK=/tmp/heirloom-compare TOOLS=heirloom,restic,borg,cp
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) SIZE=$2; shift 2 ;;
@@ -95,6 +96,13 @@ run_borg() {
   rm -rf "$OUT" "$R"
 }
 
+run_cp() {
+  local R="$WORK/cp"; rm -rf "$R" "$OUT"
+  timed cp full_backup sh -c "cp -r '$SRC' '$R' && sync"
+  timed cp full_restore sh -c "cp -r '$R' '$OUT' && sync"
+  rm -rf "$R" "$OUT"
+}
+
 IFS=, read -r -a tools <<< "$TOOLS"
 for rep in $(seq 1 "$REPS"); do
   echo "repetition $rep/$REPS"
@@ -113,27 +121,28 @@ rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 secs = collections.defaultdict(list); rss = collections.defaultdict(list)
 for tool, metric, s, r in rows:
     secs[(tool, metric)].append(float(s))
-    if metric.endswith("backup") or metric.endswith("restore") or metric in ("incr_day2", "restore_2_down"):
-        rss[tool].append(int(r))
-tools = [t for t in ("heirloom", "restic", "borg") if any(k[0] == t for k in secs)]
+    if int(r) > 0:
+        rss[(tool, "backup" if metric in ("full_backup", "nochange_backup", "incr_day2") else "restore")].append(int(r))
+tools = [t for t in ("heirloom", "restic", "borg", "cp") if any(k[0] == t for k in secs)]
 metrics = ["full_backup", "nochange_backup", "incr_day2", "full_restore", "restore_2_down", "day2_bytes_stored"]
 med = lambda v: statistics.median(v) if v else None
 print(f"\nmedians of {sys.argv[3]} repetitions, {sys.argv[2]} wedding folder (seconds; bytes for day2_bytes_stored)\n")
-print("| metric | " + " | ".join(tools) + " | " + " | ".join(f"heirloom/{t}" for t in tools if t != "heirloom") + " |")
-print("|---" * (1 + len(tools) + len(tools) - 1) + "|")
+peers = [t for t in tools if t != "heirloom"] if "heirloom" in tools else []
+print("| metric | " + " | ".join(tools + [f"heirloom/{t}" for t in peers]) + " |")
+print("|---" * (1 + len(tools) + len(peers)) + "|")
 for m in metrics:
     vals = {t: med(secs.get((t, m), [])) for t in tools}
     if all(v is None for v in vals.values()):
         continue
     fmt = lambda v: "—" if v is None else (f"{v/1e6:.1f} MB" if m == "day2_bytes_stored" else f"{v:.2f}")
     ratios = []
-    for t in tools:
-        if t == "heirloom":
-            continue
+    for t in peers:
         h, p = vals.get("heirloom"), vals.get(t)
         ratios.append("—" if h is None or not p else f"{h / p:.2f}")
-    print(f"| {m} | " + " | ".join(fmt(vals[t]) for t in tools) + " | " + " | ".join(ratios) + " |")
-peak = {t: max(rss[t]) / 1024 if rss[t] else None for t in tools}
-print("| peak RSS (MiB) | " + " | ".join("—" if peak[t] is None else f"{peak[t]:.0f}" for t in tools) + " | "
-      + " | ".join("—" if not peak.get(t) or peak.get("heirloom") is None else f"{peak['heirloom'] / peak[t]:.2f}" for t in tools if t != "heirloom") + " |")
+    print("| " + " | ".join([m] + [fmt(vals[t]) for t in tools] + ratios) + " |")
+for kind in ("backup", "restore"):
+    peak = {t: max(rss[(t, kind)]) / 1024 if rss[(t, kind)] and t != "cp" else None for t in tools}
+    cells = ["—" if peak[t] is None else f"{peak[t]:.0f}" for t in tools]
+    cells += ["—" if not peak.get(t) or peak.get("heirloom") is None else f"{peak['heirloom'] / peak[t]:.2f}" for t in peers]
+    print("| " + " | ".join([f"peak RSS, {kind}s (MiB)"] + cells) + " |")
 PY

@@ -89,8 +89,8 @@ struct Packer {
 struct PackBuffers {
     spare: Mutex<Vec<Vec<u8>>>,
     shards: Mutex<Vec<Vec<u8>>>,
-    /// A pack's buffer never grows: the largest it gets is one pack plus one
-    /// sealed chunk plus the header.
+    /// A pack's buffer never grows: the largest it gets is one pack (or one
+    /// sealed chunk larger than a pack) plus the header.
     capacity: usize,
 }
 
@@ -98,19 +98,33 @@ struct PackBuffers {
 struct Closed;
 
 impl Packer {
-    /// Appends a sealed chunk; hands the pack on when it is full.
+    /// Appends a sealed chunk; hands the pack on when it is full. A chunk
+    /// that would take the pack past its target starts the next pack
+    /// instead, so a pack (and each shard buffer, reused for the whole
+    /// backup) stays within the target even after the largest chunks: the
+    /// buffers' high-water mark, not the dataset, sets the peak memory.
     fn add(&self, id: [u8; 32], plain_len: u32, sealed: &[u8]) -> std::result::Result<(), Closed> {
-        let full = {
+        let mut ready = Vec::with_capacity(2);
+        {
             let mut open = lock(&self.open);
+            if !open.is_empty() && open.len() + sealed.len() > self.pack_size {
+                ready.push(std::mem::replace(
+                    &mut *open,
+                    PackBuilder::from_buffer(self.buffers.take()),
+                ));
+            }
             open.push(id, plain_len, sealed);
-            (open.len() >= self.pack_size).then(|| {
-                std::mem::replace(&mut *open, PackBuilder::from_buffer(self.buffers.take()))
-            })
-        };
-        match full {
-            Some(pack) => self.full.blocking_send(pack).map_err(|_| Closed),
-            None => Ok(()),
+            if open.len() >= self.pack_size {
+                ready.push(std::mem::replace(
+                    &mut *open,
+                    PackBuilder::from_buffer(self.buffers.take()),
+                ));
+            }
         }
+        for pack in ready {
+            self.full.blocking_send(pack).map_err(|_| Closed)?;
+        }
+        Ok(())
     }
 }
 
@@ -163,7 +177,7 @@ pub(super) async fn ingest(
 ) -> Result<(Vec<Option<FileOutcome>>, Vec<PackRecord>)> {
     let (tx, rx) = mpsc::channel::<PackBuilder>(1);
     let pack_size = inner.config.pack_size;
-    let capacity = pack_size + inner.repo.chunker.max_size as usize + SEAL_OVERHEAD + 64 * 1024;
+    let capacity = pack_size.max(inner.repo.chunker.max_size as usize + SEAL_OVERHEAD) + 64 * 1024;
     let buffers = Arc::new(PackBuffers {
         spare: Mutex::new(Vec::new()),
         shards: Mutex::new(Vec::new()),
@@ -516,4 +530,58 @@ fn pick_spare(
         .copied()
         .find(|&i| !used_regions.contains(targets[i].region.as_str()))
         .or_else(|| free.first().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packer(pack_size: usize) -> (Packer, mpsc::Receiver<PackBuilder>) {
+        let (tx, rx) = mpsc::channel(16);
+        let buffers = Arc::new(PackBuffers {
+            spare: Mutex::new(Vec::new()),
+            shards: Mutex::new(Vec::new()),
+            capacity: pack_size + 1024,
+        });
+        let open = Mutex::new(PackBuilder::from_buffer(Vec::new()));
+        (
+            Packer {
+                open,
+                full: tx,
+                buffers,
+                pack_size,
+            },
+            rx,
+        )
+    }
+
+    #[test]
+    fn packs_stay_within_their_target_unless_one_chunk_is_larger() {
+        let (p, mut rx) = packer(100);
+        for (i, len) in [40usize, 40, 40, 100, 150, 10, 90, 5]
+            .into_iter()
+            .enumerate()
+        {
+            let chunk = vec![i as u8; len];
+            assert!(p.add([i as u8; 32], len as u32, &chunk).is_ok());
+        }
+        let mut sizes = Vec::new();
+        while let Ok(pack) = rx.try_recv() {
+            sizes.push(pack.len());
+        }
+        // 40+40 | 40 (100 does not fit) | 100 (full) | 150 alone | 10+90 (full); 5 stays open.
+        assert_eq!(sizes, vec![80, 40, 100, 150, 100]);
+        assert_eq!(lock(&p.open).len(), 5);
+    }
+
+    #[test]
+    fn shard_buffers_come_back_only_when_nothing_else_holds_them() {
+        let (p, _rx) = packer(100);
+        let kept = Bytes::from(vec![1u8; 10]);
+        let held = kept.clone();
+        p.buffers
+            .give_back_shards(vec![Bytes::from(vec![2u8; 10]), kept]);
+        assert_eq!(p.buffers.take_shards(5).len(), 1);
+        drop(held);
+    }
 }
