@@ -21,6 +21,8 @@ const READ_AHEAD: usize = 2 * 1024 * 1024;
 
 /// Splits a stream into content-defined chunks, lent out one at a time.
 /// Memory is one buffer of the maximum chunk size plus [`READ_AHEAD`].
+/// The parameters must pass [`ChunkerParams::validate`] (checked when a
+/// repository is made or opened).
 pub(crate) struct Chunker<R> {
     reader: R,
     buf: Vec<u8>,
@@ -84,7 +86,9 @@ impl<R: Read> Chunker<R> {
                 // chunk; a cut at the end of a short buffer only means "no
                 // boundary yet", unless the stream has ended.
                 if n < avail || avail >= self.max || self.eof {
-                    break n;
+                    // Never an empty chunk (with sizes FastCDC accepts, `cut`
+                    // returns at least min bytes; this guards the loop anyway).
+                    break n.max(1);
                 }
             }
             self.refill()?;

@@ -89,8 +89,9 @@ struct Packer {
 struct PackBuffers {
     spare: Mutex<Vec<Vec<u8>>>,
     shards: Mutex<Vec<Vec<u8>>>,
-    /// A pack's buffer never grows: the largest it gets is one pack (or one
-    /// sealed chunk larger than a pack) plus the header.
+    /// Allocated once per pack buffer: one pack (or one sealed chunk larger
+    /// than a pack) plus 64 KiB for the header, which covers ~500 chunk
+    /// entries; a pack of many more tiny chunks grows its buffer once.
     capacity: usize,
 }
 

@@ -16,8 +16,7 @@ use crate::crypto::CryptoError;
 use crate::error::{Error, Result};
 use crate::provider::ProviderError;
 use crate::repo::{
-    MetaKind, RepoConfig, CONFIG_KEY, FORMAT_VERSION, INDEX_PREFIX, KEYS_PREFIX,
-    OLDEST_FORMAT_VERSION, SNAPSHOT_PREFIX,
+    MetaKind, RepoConfig, CONFIG_KEY, FORMAT_VERSION, INDEX_PREFIX, KEYS_PREFIX, SNAPSHOT_PREFIX,
 };
 use crate::snapshot::{IndexRecord, SnapshotRecord};
 
@@ -95,13 +94,8 @@ async fn read_config(store: &Store) -> Result<Option<RepoConfig>> {
                 let cfg: RepoConfig = serde_json::from_slice(&bytes).map_err(|e| {
                     Error::corrupt(&id, CONFIG_KEY, format!("unreadable config: {e}"))
                 })?;
-                if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&cfg.version) {
-                    return Err(Error::corrupt(
-                        &id,
-                        CONFIG_KEY,
-                        format!("unsupported repository version {}", cfg.version),
-                    ));
-                }
+                cfg.check(&bytes)
+                    .map_err(|e| Error::corrupt(&id, CONFIG_KEY, e))?;
                 match &found {
                     Some(f) if f.repo_id != cfg.repo_id => {
                         return Err(Error::invalid(format!(
@@ -185,6 +179,7 @@ async fn get_any(store: &Store, key: &str) -> Result<Bytes> {
 /// Creates a new repository on every location; all must be reachable.
 async fn init(store: &Store, config: &EngineConfig) -> Result<(RepoConfig, MasterKey)> {
     let ctx = &config.context;
+    config.chunker.validate().map_err(Error::invalid)?;
     let repo = RepoConfig {
         version: FORMAT_VERSION,
         repo_id: hex::encode(ctx.random_bytes::<16>()),

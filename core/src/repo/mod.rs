@@ -85,6 +85,30 @@ impl Default for ChunkerParams {
     }
 }
 
+impl ChunkerParams {
+    /// Checks the bounds FastCDC accepts and `min <= avg <= max`; a config
+    /// that fails this is refused before any file is chunked.
+    pub fn validate(&self) -> Result<(), String> {
+        use fastcdc::v2020::{
+            AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN,
+        };
+        let in_range = |v: u32, lo: u32, hi: u32| (lo..=hi).contains(&v);
+        if !in_range(self.min_size, MINIMUM_MIN, MINIMUM_MAX)
+            || !in_range(self.avg_size, AVERAGE_MIN, AVERAGE_MAX)
+            || !in_range(self.max_size, MAXIMUM_MIN, MAXIMUM_MAX)
+            || self.min_size > self.avg_size
+            || self.avg_size > self.max_size
+        {
+            return Err(format!(
+                "chunker sizes {}/{}/{} are outside FastCDC's bounds ({MINIMUM_MIN}..={MINIMUM_MAX} / \
+                 {AVERAGE_MIN}..={AVERAGE_MAX} / {MAXIMUM_MIN}..={MAXIMUM_MAX}, min <= avg <= max)",
+                self.min_size, self.avg_size, self.max_size
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The `config` object.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -96,6 +120,28 @@ pub(crate) struct RepoConfig {
     /// How chunks are named; configs written before it existed mean HMAC-SHA256.
     #[serde(default = "ChunkIdHash::legacy")]
     pub chunk_id_hash: ChunkIdHash,
+}
+
+impl RepoConfig {
+    /// What a config read back must satisfy: a known version, chunker sizes
+    /// FastCDC accepts, and the chunk-id hash its version allows (a version-1
+    /// config never names BLAKE3; a version-2 config always does, so a
+    /// damaged one cannot silently fall back to HMAC and lose dedup).
+    pub(crate) fn check(&self, raw: &[u8]) -> Result<(), String> {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&self.version) {
+            return Err(format!("unsupported repository version {}", self.version));
+        }
+        self.chunker.validate()?;
+        let names_hash = serde_json::from_slice::<serde_json::Value>(raw)
+            .ok()
+            .is_some_and(|v| v.get("chunkIdHash").is_some());
+        match (self.version, self.chunk_id_hash, names_hash) {
+            (1, ChunkIdHash::HmacSha256, _) => Ok(()),
+            (1, _, _) => Err("a version-1 repository names chunks with HMAC-SHA256 only".into()),
+            (_, _, true) => Ok(()),
+            (v, _, false) => Err(format!("a version-{v} config must say chunkIdHash")),
+        }
+    }
 }
 
 /// Hex SHA-256 of stored bytes: the name of a metadata object.
@@ -147,10 +193,41 @@ mod tests {
         let v2 = serde_json::to_string(&RepoConfig {
             version: FORMAT_VERSION,
             chunk_id_hash: ChunkIdHash::Blake3Keyed,
-            ..cfg
+            ..cfg.clone()
         })
         .unwrap();
         assert!(v2.contains(r#""chunkIdHash":"blake3-keyed""#), "{v2}");
+        let parsed: RepoConfig = serde_json::from_str(&v2).unwrap();
+        assert_eq!(parsed.check(v2.as_bytes()), Ok(()));
+        assert_eq!(cfg.check(v1.as_bytes()), Ok(()));
+        // A version-2 config that lost its hash name, or a version 1 that claims BLAKE3, is refused.
+        let v2_without = v1.replace(r#""version":1"#, r#""version":2"#);
+        let c: RepoConfig = serde_json::from_str(&v2_without).unwrap();
+        assert!(c.check(v2_without.as_bytes()).is_err());
+        let v1_blake = v1.replace(
+            "\"chunker\"",
+            "\"chunkIdHash\":\"blake3-keyed\",\"chunker\"",
+        );
+        let c: RepoConfig = serde_json::from_str(&v1_blake).unwrap();
+        assert!(c.check(v1_blake.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn chunker_sizes_outside_fastcdc_bounds_are_refused() {
+        assert_eq!(ChunkerParams::default().validate(), Ok(()));
+        for (min, avg, max) in [
+            (0, 256, 1024),
+            (512, 1, 4096),
+            (4096, 1024, 8192),
+            (64, 256, 1 << 30),
+        ] {
+            let p = ChunkerParams {
+                min_size: min,
+                avg_size: avg,
+                max_size: max,
+            };
+            assert!(p.validate().is_err(), "{p:?}");
+        }
     }
 
     #[test]

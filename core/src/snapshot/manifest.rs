@@ -106,6 +106,17 @@ impl Manifest {
         let mut links: Vec<&str> = Vec::new();
         for e in &self.entries {
             e.components()?;
+            let listed: u64 = e.chunks.iter().map(|c| u64::from(c.len)).sum();
+            if e.kind == EntryKind::File && listed != e.size {
+                return Err(Error::corrupt(
+                    "-",
+                    &e.path,
+                    format!(
+                        "manifest lists {listed} bytes of chunks for a file of {} bytes",
+                        e.size
+                    ),
+                ));
+            }
             if let EntryKind::Symlink { target } = &e.kind {
                 if target.is_empty() || target.contains('\0') {
                     return Err(Error::PathEscape {
