@@ -36,6 +36,9 @@ fn stages(c: &mut Criterion) {
     g.bench_function("chunk_id_hmac_sha256_16MiB", |b| {
         b.iter(|| bench::chunk_id(key, black_box(&input)))
     });
+    g.bench_function("chunk_id_blake3_keyed_16MiB", |b| {
+        b.iter(|| bench::chunk_id_blake3(key, black_box(&input)))
+    });
     g.bench_function("file_hash_sha256_16MiB", |b| {
         b.iter(|| bench::file_hash(black_box(&input)))
     });

@@ -17,9 +17,14 @@ pub fn chunk_count(data: &[u8]) -> usize {
     n
 }
 
-/// A chunk id: HMAC-SHA256 under `key`.
+/// A chunk id as format-1 repositories name chunks: HMAC-SHA256 under `key`.
 pub fn chunk_id(key: [u8; 32], data: &[u8]) -> [u8; 32] {
     keyed_hash(&SecretKey(key), data)
+}
+
+/// A chunk id as new (format-2) repositories name chunks: keyed BLAKE3.
+pub fn chunk_id_blake3(key: [u8; 32], data: &[u8]) -> [u8; 32] {
+    crate::crypto::wedding::DomainKeys::repository_from_key(key).chunk_id(data)
 }
 
 /// The whole-file hash kept in manifests: SHA-256.

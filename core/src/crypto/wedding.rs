@@ -83,6 +83,16 @@ impl DomainKeys {
         }
     }
 
+    /// Keys that name chunks with keyed BLAKE3 under `key` (for the stage benchmarks).
+    #[cfg(feature = "bench")]
+    pub(crate) fn repository_from_key(key: [u8; 32]) -> Self {
+        DomainKeys {
+            data: SecretKey(key),
+            chunk_id: SecretKey(key),
+            id_hash: ChunkIdHash::Blake3Keyed,
+        }
+    }
+
     /// A chunk's id: the keyed hash of its plaintext.
     pub(crate) fn chunk_id(&self, plaintext: &[u8]) -> [u8; 32] {
         match self.id_hash {
