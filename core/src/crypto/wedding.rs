@@ -50,13 +50,6 @@ pub(crate) enum ChunkIdHash {
     Blake3Keyed,
 }
 
-impl ChunkIdHash {
-    /// What a config that does not say means.
-    pub(crate) fn legacy() -> Self {
-        ChunkIdHash::HmacSha256
-    }
-}
-
 /// The keys that seal one wedding's chunks and manifests.
 #[derive(Clone, Debug)]
 pub(crate) struct DomainKeys {

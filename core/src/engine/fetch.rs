@@ -10,7 +10,7 @@ use futures::StreamExt;
 
 use super::Inner;
 use crate::api::BadShard;
-use crate::erasure::{decode_pack, open_shard};
+use crate::erasure::open_shard;
 use crate::error::{Error, Result};
 use crate::repo::shard_key;
 use crate::snapshot::PackRecord;
@@ -114,11 +114,7 @@ pub(super) async fn fetch_pack(
     let reconstructed = shards[..k].iter().any(Option::is_none);
     let pack_len = pack.pack_len;
     let decoded = tokio::task::spawn_blocking(move || {
-        let d = decode_pack(&expected_id, k, n - k, &shards).map_err(|e| e.to_string())?;
-        if d.data.len() as u64 != pack_len || !crate::pack::id_matches(&d.data, &expected_id) {
-            return Err("decoded pack does not match its id".to_owned());
-        }
-        Ok(d.data)
+        crate::pack::decode_verified(&expected_id, k, n - k, &shards, pack_len)
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));

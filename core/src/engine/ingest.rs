@@ -108,18 +108,18 @@ impl Packer {
         let mut ready = Vec::with_capacity(2);
         {
             let mut open = lock(&self.open);
-            if !open.is_empty() && open.len() + sealed.len() > self.pack_size {
+            let mut close = |open: &mut PackBuilder| {
                 ready.push(std::mem::replace(
-                    &mut *open,
+                    open,
                     PackBuilder::from_buffer(self.buffers.take()),
                 ));
+            };
+            if !open.is_empty() && open.len() + sealed.len() > self.pack_size {
+                close(&mut open);
             }
             open.push(id, plain_len, sealed);
             if open.len() >= self.pack_size {
-                ready.push(std::mem::replace(
-                    &mut *open,
-                    PackBuilder::from_buffer(self.buffers.take()),
-                ));
+                close(&mut open);
             }
         }
         for pack in ready {

@@ -33,7 +33,7 @@ fn map_err(wedding: &str, e: WeddingKeyError) -> Error {
 /// The repository-wide keys (`standard` encryption), naming chunks as the
 /// repository's config says.
 pub(crate) fn repository_keys(inner: &Inner) -> DomainKeys {
-    DomainKeys::repository(&inner.master, inner.repo.chunk_id_hash)
+    DomainKeys::repository(&inner.master, inner.repo.id_hash())
 }
 
 /// The keys for `wedding` at `level`. With `create`, a missing wedding key
@@ -72,7 +72,7 @@ pub(crate) async fn domain_keys(
                 inner.master.clone(),
                 inner.config.context.clone(),
                 wedding.to_owned(),
-                inner.repo.chunk_id_hash,
+                inner.repo.id_hash(),
             );
             let (stored, keys) = tokio::task::spawn_blocking(move || {
                 new_wedding_key(&w, protection, &master, provider.as_deref(), &ctx, id_hash)
@@ -161,7 +161,7 @@ async fn open_blocking(
     let (master, w, id_hash) = (
         inner.master.clone(),
         wedding.to_owned(),
-        inner.repo.chunk_id_hash,
+        inner.repo.id_hash(),
     );
     tokio::task::spawn_blocking(move || {
         open_wedding_key(&w, &stored, &master, provider.as_deref(), id_hash)

@@ -94,7 +94,7 @@ async fn read_config(store: &Store) -> Result<Option<RepoConfig>> {
                 let cfg: RepoConfig = serde_json::from_slice(&bytes).map_err(|e| {
                     Error::corrupt(&id, CONFIG_KEY, format!("unreadable config: {e}"))
                 })?;
-                cfg.check(&bytes)
+                cfg.check()
                     .map_err(|e| Error::corrupt(&id, CONFIG_KEY, e))?;
                 match &found {
                     Some(f) if f.repo_id != cfg.repo_id => {
@@ -185,7 +185,7 @@ async fn init(store: &Store, config: &EngineConfig) -> Result<(RepoConfig, Maste
         repo_id: hex::encode(ctx.random_bytes::<16>()),
         created_at: ctx.now(),
         chunker: config.chunker,
-        chunk_id_hash: ChunkIdHash::Blake3Keyed,
+        chunk_id_hash: Some(ChunkIdHash::Blake3Keyed),
     };
     let (source, kdf, repo_id, ctx2) = (
         config.key.clone(),

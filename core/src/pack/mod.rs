@@ -126,6 +126,22 @@ pub(crate) fn id_matches(pack: &[u8], id: &[u8; 32]) -> bool {
     pack_id(pack).as_ref() == Some(id) || <[u8; 32]>::from(Sha256::digest(pack)) == *id
 }
 
+/// Rebuilds a pack from its shard objects and checks it is the pack named
+/// `id` of `pack_len` bytes: what restore and deep verification both do.
+pub(crate) fn decode_verified(
+    id: &[u8; 32],
+    k: usize,
+    m: usize,
+    shards: &[Option<bytes::Bytes>],
+    pack_len: u64,
+) -> Result<Vec<u8>, String> {
+    let d = crate::erasure::decode_pack(id, k, m, shards).map_err(|e| e.to_string())?;
+    if d.data.len() as u64 != pack_len || !id_matches(&d.data, id) {
+        return Err("decoded pack does not match its id".to_owned());
+    }
+    Ok(d.data)
+}
+
 /// Reads the chunk list back out of a pack (to rebuild a lost index).
 /// Used by index rebuilding from packs (repair); tested here.
 #[cfg_attr(not(any(test, feature = "bench")), allow(dead_code))]

@@ -117,9 +117,10 @@ pub(crate) struct RepoConfig {
     pub repo_id: String,
     pub created_at: DateTime<Utc>,
     pub chunker: ChunkerParams,
-    /// How chunks are named; configs written before it existed mean HMAC-SHA256.
-    #[serde(default = "ChunkIdHash::legacy")]
-    pub chunk_id_hash: ChunkIdHash,
+    /// How chunks are named, as the config says it; version-1 configs do not
+    /// (they mean HMAC-SHA256). Read it through [`RepoConfig::id_hash`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_id_hash: Option<ChunkIdHash>,
 }
 
 impl RepoConfig {
@@ -127,20 +128,22 @@ impl RepoConfig {
     /// FastCDC accepts, and the chunk-id hash its version allows (a version-1
     /// config never names BLAKE3; a version-2 config always does, so a
     /// damaged one cannot silently fall back to HMAC and lose dedup).
-    pub(crate) fn check(&self, raw: &[u8]) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&self.version) {
             return Err(format!("unsupported repository version {}", self.version));
         }
         self.chunker.validate()?;
-        let names_hash = serde_json::from_slice::<serde_json::Value>(raw)
-            .ok()
-            .is_some_and(|v| v.get("chunkIdHash").is_some());
-        match (self.version, self.chunk_id_hash, names_hash) {
-            (1, ChunkIdHash::HmacSha256, _) => Ok(()),
-            (1, _, _) => Err("a version-1 repository names chunks with HMAC-SHA256 only".into()),
-            (_, _, true) => Ok(()),
-            (v, _, false) => Err(format!("a version-{v} config must say chunkIdHash")),
+        match (self.version, self.chunk_id_hash) {
+            (1, None | Some(ChunkIdHash::HmacSha256)) => Ok(()),
+            (1, Some(_)) => Err("a version-1 repository names chunks with HMAC-SHA256 only".into()),
+            (_, Some(_)) => Ok(()),
+            (v, None) => Err(format!("a version-{v} config must say chunkIdHash")),
         }
+    }
+
+    /// How this repository names chunks (HMAC-SHA256 when the config does not say).
+    pub(crate) fn id_hash(&self) -> ChunkIdHash {
+        self.chunk_id_hash.unwrap_or(ChunkIdHash::HmacSha256)
     }
 }
 
@@ -189,27 +192,27 @@ mod tests {
         let v1 = r#"{"version":1,"repoId":"ab","createdAt":"2026-11-01T00:00:00Z",
             "chunker":{"minSize":524288,"avgSize":1048576,"maxSize":8388608}}"#;
         let cfg: RepoConfig = serde_json::from_str(v1).unwrap();
-        assert_eq!(cfg.chunk_id_hash, ChunkIdHash::HmacSha256);
+        assert_eq!(cfg.id_hash(), ChunkIdHash::HmacSha256);
         let v2 = serde_json::to_string(&RepoConfig {
             version: FORMAT_VERSION,
-            chunk_id_hash: ChunkIdHash::Blake3Keyed,
+            chunk_id_hash: Some(ChunkIdHash::Blake3Keyed),
             ..cfg.clone()
         })
         .unwrap();
         assert!(v2.contains(r#""chunkIdHash":"blake3-keyed""#), "{v2}");
         let parsed: RepoConfig = serde_json::from_str(&v2).unwrap();
-        assert_eq!(parsed.check(v2.as_bytes()), Ok(()));
-        assert_eq!(cfg.check(v1.as_bytes()), Ok(()));
+        assert_eq!(parsed.check(), Ok(()));
+        assert_eq!(cfg.check(), Ok(()));
         // A version-2 config that lost its hash name, or a version 1 that claims BLAKE3, is refused.
         let v2_without = v1.replace(r#""version":1"#, r#""version":2"#);
         let c: RepoConfig = serde_json::from_str(&v2_without).unwrap();
-        assert!(c.check(v2_without.as_bytes()).is_err());
+        assert!(c.check().is_err());
         let v1_blake = v1.replace(
             "\"chunker\"",
             "\"chunkIdHash\":\"blake3-keyed\",\"chunker\"",
         );
         let c: RepoConfig = serde_json::from_str(&v1_blake).unwrap();
-        assert!(c.check(v1_blake.as_bytes()).is_err());
+        assert!(c.check().is_err());
     }
 
     #[test]

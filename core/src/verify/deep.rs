@@ -13,7 +13,7 @@ use super::domain::Domains;
 use super::quick::shard_finding;
 use super::report::{Finding, FindingKind};
 use crate::engine::Inner;
-use crate::erasure::{decode_pack, open_shard};
+use crate::erasure::open_shard;
 use crate::pack::open_chunk_checked;
 use crate::provider::ProviderError;
 use crate::repo::shard_key;
@@ -121,11 +121,7 @@ pub(crate) async fn check_pack(
     }
     let (k, m, pack_len) = (pack.k, pack.m, pack.pack_len);
     let decoded = tokio::task::spawn_blocking(move || {
-        let d = decode_pack(&id, k, m, &shards).map_err(|e| e.to_string())?;
-        if d.data.len() as u64 != pack_len || !crate::pack::id_matches(&d.data, &id) {
-            return Err("decoded pack does not match its id".to_owned());
-        }
-        Ok(d.data)
+        crate::pack::decode_verified(&id, k, m, &shards, pack_len)
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));
