@@ -366,3 +366,61 @@ async fn a_stale_engine_does_not_dedup_against_swept_packs() {
         .unwrap();
     assert_same_tree(&src, &out, true);
 }
+
+/// Two snapshots of one folder share most manifest parts: forgetting the
+/// older and sweeping deletes only the parts no snapshot left names, and the
+/// newer still verifies and restores from a fresh engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgetting_a_snapshot_keeps_the_manifest_parts_others_share() {
+    let repo = TestRepo::new(5);
+    let clock = Arc::new(ManualClock::new(wednesday()));
+    let engine = Engine::open(config(&repo, "state", &clock, 4))
+        .await
+        .unwrap();
+    let src = repo.path("src");
+    small_wedding(&src, 11);
+    let manifests = |repo: &TestRepo| {
+        std::fs::read_dir(repo.locations[0].join("manifests"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let s1 = engine
+        .create_backup(critical("w1", &src))
+        .await
+        .unwrap()
+        .backup_id;
+    let day1 = manifests(&repo);
+    write_file(&src, "added-note.txt", &document(40, 3), 1_750_000_000);
+    clock.advance(chrono::Duration::hours(1));
+    engine.create_backup(critical("w1", &src)).await.unwrap();
+    let day2 = manifests(&repo);
+    assert!(
+        day2 > day1 && day2 - day1 <= 2,
+        "{day1} -> {day2} manifest objects"
+    );
+
+    let opts = forget(&[&s1[..12]], 3600);
+    let plan = engine.prune_plan(&opts).await.unwrap();
+    engine.prune(plan, &opts).await.unwrap();
+    clock.advance(chrono::Duration::minutes(61));
+    let opts = forget(&[], 3600);
+    let plan = engine.prune_plan(&opts).await.unwrap();
+    let r = engine.prune(plan, &opts).await.unwrap();
+    assert!((1..=2).contains(&r.manifests_deleted), "{r:?}");
+    assert_eq!(manifests(&repo), day2 - r.manifests_deleted as usize);
+
+    let fresh = Engine::open(config(&repo, "state-2", &clock, 5))
+        .await
+        .unwrap();
+    let v = fresh
+        .verify(VerifyScope::All, VerifyDepth::Deep)
+        .await
+        .unwrap();
+    assert!(v.findings.is_empty(), "{:?}", v.findings);
+    let out = repo.path("out");
+    fresh
+        .recover(EmergencyRecoveryRequest::to_folder("w1", &out))
+        .await
+        .unwrap();
+    assert_same_tree(&src, &out, true);
+}

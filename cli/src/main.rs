@@ -193,7 +193,28 @@ fn init_tracing(quiet: bool, verbose: u8) {
         .init();
 }
 
+/// glibc's malloc raises its mmap threshold each time a large block is
+/// freed, after which the engine's multi-MiB buffers come from per-thread
+/// arenas that keep freed pages: a 3 GB backup's RSS rose to 89 MiB with
+/// about 55 MiB of live buffers. A fixed threshold maps and unmaps large
+/// blocks directly (the engine reuses its big buffers, so there are few),
+/// and the peak fell to the passphrase KDF's 77 MiB. Set here, before any
+/// thread starts: the binary owns the allocator, the library does not.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets an allocator parameter; it is called before
+    // any other thread exists. It returns 0 if the value is refused, which
+    // leaves glibc's default behaviour: nothing to handle.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     init_tracing(cli.quiet, cli.verbose);
     let out = Output::new(cli.json, cli.quiet);

@@ -58,9 +58,8 @@ pub fn pack(key: [u8; 32], chunks: &[Vec<u8>]) -> Vec<u8> {
     ));
     for c in chunks {
         let id = keyed_hash(&key, c);
-        let mut sealed = Vec::new();
-        if aead::seal_append(&key, &ctx, &id, c, &mut sealed).is_ok() {
-            b.push(id, c.len() as u32, &sealed);
+        if b.seal_chunk(&key, &ctx, id, c, c.len() as u32).is_err() {
+            return Vec::new();
         }
     }
     b.finish(&key, &ctx).map(|p| p.bytes).unwrap_or_default()

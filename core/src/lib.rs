@@ -42,6 +42,8 @@ mod repo;
 pub mod schedule;
 mod snapshot;
 mod state;
+#[cfg(test)]
+mod test_data;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod verify;

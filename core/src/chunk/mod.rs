@@ -137,17 +137,7 @@ mod tests {
         }
     }
 
-    fn data(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::test_data::noise as data;
 
     fn chunks(r: impl Read, p: ChunkerParams) -> Vec<Vec<u8>> {
         let mut c = Chunker::new(r, p, Vec::new());

@@ -1,4 +1,6 @@
-//! AES-256-GCM with random 96-bit nonces.
+//! AES-256-GCM with random 96-bit nonces (or, for content-named metadata
+//! that two backups may both write, a nonce derived from the plaintext:
+//! [`seal_deterministic`]).
 //!
 //! Sealed layout: `[format = 1][nonce: 12][ciphertext][tag: 16]`. The
 //! associated data is never stored; the reader must supply the same identity
@@ -74,8 +76,40 @@ pub(crate) fn seal_append(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), CryptoError> {
+    seal_with_nonce(key, ctx.random_bytes(), aad, plaintext, out)
+}
+
+/// [`seal`] with the nonce derived from the associated data and the
+/// plaintext under `nonce_key` (a different key from `key`), SIV-style:
+/// equal plaintexts seal to equal bytes, so a content-named object written
+/// by two backups is stored once. Distinct plaintexts get distinct nonces
+/// but for a 96-bit collision of a keyed BLAKE3; what this reveals (which
+/// objects are equal) their names reveal already.
+pub(crate) fn seal_deterministic(
+    key: &SecretKey,
+    nonce_key: &SecretKey,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let mut h = blake3::Hasher::new_keyed(&nonce_key.0);
+    h.update(&(aad.len() as u64).to_le_bytes());
+    h.update(aad);
+    h.update(plaintext);
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&h.finalize().as_bytes()[..NONCE_LEN]);
+    let mut out = Vec::new();
+    seal_with_nonce(key, nonce, aad, plaintext, &mut out)?;
+    Ok(out)
+}
+
+fn seal_with_nonce(
+    key: &SecretKey,
+    nonce: [u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CryptoError> {
     let cipher = key.cipher()?;
-    let nonce: [u8; NONCE_LEN] = ctx.random_bytes();
     out.reserve(plaintext.len() + SEAL_OVERHEAD);
     let start = out.len();
     out.push(FORMAT_AES256GCM);
@@ -227,5 +261,26 @@ mod tests {
             seal(&key, &ctx, b"", b"x").unwrap(),
             seal(&key, &ctx, b"", b"x").unwrap()
         );
+    }
+
+    #[test]
+    fn deterministic_seals_repeat_only_for_the_same_plaintext_and_aad() {
+        let ctx = Context::default();
+        let (key, nonce_key) = (SecretKey::random(&ctx), SecretKey::random(&ctx));
+        let a = seal_deterministic(&key, &nonce_key, b"m", b"part").unwrap();
+        assert_eq!(
+            a,
+            seal_deterministic(&key, &nonce_key, b"m", b"part").unwrap()
+        );
+        assert_eq!(open(&key, b"m", &a).unwrap(), b"part");
+        let nonce = |s: &[u8]| s[1..1 + NONCE_LEN].to_vec();
+        for other in [
+            seal_deterministic(&key, &nonce_key, b"m", b"part2").unwrap(),
+            seal_deterministic(&key, &nonce_key, b"n", b"part").unwrap(),
+            seal_deterministic(&key, &SecretKey::random(&ctx), b"m", b"part").unwrap(),
+        ] {
+            assert_ne!(nonce(&other), nonce(&a));
+        }
+        assert!(open(&key, b"n", &a).is_err());
     }
 }

@@ -5,7 +5,7 @@
 //! objects, which prune removes; it never leaves a snapshot that points at
 //! data that is not there.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,12 +16,16 @@ use super::progress::{report_while, Sink};
 use super::source::{self, SourceKind};
 use super::store::seal_json;
 use super::Inner;
+use futures::StreamExt;
+
 use crate::api::{
     BackupResult, BackupStats, BackupType, FileClass, Progress, WeddingBackupRequest,
 };
+use crate::crypto::aead;
+use crate::crypto::wedding::DomainKeys;
 use crate::error::{Error, Result};
-use crate::repo::{MetaKind, INDEX_PREFIX, MANIFEST_PREFIX, SNAPSHOT_PREFIX};
-use crate::snapshot::{Entry, EntryKind, IndexRecord, Manifest, SnapshotRecord};
+use crate::repo::{content_name, MetaKind, INDEX_PREFIX, MANIFEST_PREFIX, SNAPSHOT_PREFIX};
+use crate::snapshot::{parts, Entry, EntryKind, IndexRecord, Manifest, SnapshotRecord};
 
 /// Checks a wedding id: non-empty, at most 200 bytes, no control characters.
 pub(crate) fn check_wedding_id(id: &str) -> Result<()> {
@@ -269,6 +273,7 @@ pub(super) async fn create_backup(
             ctx,
             &MetaKind::Index.aad(repo_id),
             &index,
+            inner.repo.compresses(),
         )?;
         stats.bytes_stored += sealed.len() as u64;
         let (name, locs) = inner
@@ -278,17 +283,41 @@ pub(super) async fn create_backup(
         metadata_locations.extend(locs);
         indexes.push(name);
     }
-    let manifest = Manifest {
-        version: 1,
-        entries,
+    let parent_parts: HashSet<&String> = match &parent {
+        // A full backup writes every part (one already there is kept).
+        Some((_, rec))
+            if req.backup_type != BackupType::Full && rec.encryption == req.encryption =>
+        {
+            rec.manifest_parts.iter().collect()
+        }
+        _ => HashSet::new(),
     };
-    let sealed = seal_json(&keys.data, ctx, &manifest_aad(repo_id, &wedding), &manifest)?;
-    stats.bytes_stored += sealed.len() as u64;
-    let (manifest_name, locs) = inner
-        .store
-        .put_replicated(MANIFEST_PREFIX, sealed, required)
-        .await?;
-    metadata_locations.extend(locs);
+    let (manifest_name, manifest_parts) = if inner.repo.compresses() {
+        let parts =
+            store_manifest_parts(inner, &keys, &wedding, &entries, &parent_parts, required).await?;
+        stats.bytes_stored += parts.bytes_stored;
+        metadata_locations.extend(parts.locations);
+        (String::new(), parts.names)
+    } else {
+        let manifest = Manifest {
+            version: 1,
+            entries,
+        };
+        let sealed = seal_json(
+            &keys.data,
+            ctx,
+            &manifest_aad(repo_id, &wedding),
+            &manifest,
+            false,
+        )?;
+        stats.bytes_stored += sealed.len() as u64;
+        let (name, locs) = inner
+            .store
+            .put_replicated(MANIFEST_PREFIX, sealed, required)
+            .await?;
+        metadata_locations.extend(locs);
+        (name, Vec::new())
+    };
 
     let record = SnapshotRecord {
         version: 1,
@@ -303,6 +332,7 @@ pub(super) async fn create_backup(
         parity_shards: profile.parity_shards,
         source_path: listing.root.clone(),
         manifest: manifest_name,
+        manifest_parts,
         indexes: indexes.clone(),
         stats: stats.clone(),
     };
@@ -311,6 +341,7 @@ pub(super) async fn create_backup(
         ctx,
         &MetaKind::Snapshot.aad(repo_id),
         &record,
+        inner.repo.compresses(),
     )?;
     let (snapshot_id, locs) = inner
         .store
@@ -361,6 +392,66 @@ pub(super) async fn create_backup(
         stats,
     })
 }
+
+/// What writing a manifest's parts stored.
+struct StoredParts {
+    names: Vec<String>,
+    bytes_stored: u64,
+    locations: BTreeSet<String>,
+}
+
+/// Stores a manifest as parts (see [`crate::snapshot::parts`]): each one
+/// compressed and sealed deterministically, so that it is named by its
+/// content; parts the parent snapshot already lists are not written again.
+/// Parts are written a few at a time, each to every location.
+async fn store_manifest_parts(
+    inner: &Inner,
+    keys: &DomainKeys,
+    wedding: &str,
+    entries: &[Entry],
+    parent_parts: &HashSet<&String>,
+    required: usize,
+) -> Result<StoredParts> {
+    let aad = manifest_aad(&inner.repo.repo_id, wedding);
+    let mut sealed_parts = Vec::new();
+    for part in parts::split(entries) {
+        let json = serde_json::to_vec(&parts::PartRef {
+            version: 1,
+            entries: part,
+        })
+        .map_err(|e| Error::Internal(format!("serialize: {e}")))?;
+        let plain = crate::pack::compress::compress_meta(&json)
+            .map_err(|e| Error::Internal(format!("compress: {e}")))?;
+        let sealed = aead::seal_deterministic(&keys.data, &keys.chunk_id, &aad, &plain)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        sealed_parts.push((content_name(&sealed), sealed));
+    }
+    let mut stored = StoredParts {
+        names: sealed_parts.iter().map(|(n, _)| n.clone()).collect(),
+        bytes_stored: 0,
+        locations: BTreeSet::new(),
+    };
+    let new: Vec<Vec<u8>> = sealed_parts
+        .into_iter()
+        .filter(|(name, _)| !parent_parts.contains(name))
+        .map(|(_, sealed)| sealed)
+        .collect();
+    stored.bytes_stored = new.iter().map(|s| s.len() as u64).sum();
+    let mut writes = futures::stream::iter(new)
+        .map(|sealed| {
+            inner
+                .store
+                .put_replicated(MANIFEST_PREFIX, sealed, required)
+        })
+        .buffer_unordered(PARTS_AT_ONCE);
+    while let Some(written) = writes.next().await {
+        stored.locations.extend(written?.1);
+    }
+    Ok(stored)
+}
+
+/// Manifest parts written at once.
+const PARTS_AT_ONCE: usize = 8;
 
 /// Classifies a file from its first bytes; returns the class and the bytes read.
 fn sniff(content: &super::source::Content, name: &str) -> std::io::Result<(FileClass, u64)> {

@@ -8,6 +8,7 @@ mod fetch;
 mod ingest;
 pub(crate) mod keys;
 pub(crate) mod open;
+mod packer;
 mod progress;
 pub(crate) mod recover;
 mod restore_fs;

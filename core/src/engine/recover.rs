@@ -49,26 +49,46 @@ fn hedge_of(urgency: Urgency) -> Duration {
     read_plan(urgency).1
 }
 
-/// Loads and checks a snapshot's manifest.
+/// Loads and checks a snapshot's manifest: the whole object, or its parts
+/// (fetched a few at a time, joined in order).
 pub(crate) async fn load_manifest(
     inner: &Inner,
     rec: &SnapshotRecord,
     keys: &DomainKeys,
 ) -> Result<Manifest> {
-    let bytes = inner
-        .store
-        .get_replicated(MANIFEST_PREFIX, &rec.manifest)
-        .await?;
     let aad = manifest_aad(&inner.repo.repo_id, &rec.wedding_id);
-    let manifest: Manifest = open_json(
-        &keys.data,
-        &aad,
-        &bytes,
-        &format!("{MANIFEST_PREFIX}{}", rec.manifest),
-    )?;
+    let names: Vec<String> = rec.manifest_names().cloned().collect();
+    let mut pieces = stream::iter(names)
+        .map(|name| load_manifest_object(inner, keys, &aad, name))
+        .buffered(PARTS_AT_ONCE);
+    let mut manifest = Manifest {
+        version: 1,
+        entries: Vec::new(),
+    };
+    let mut any = false;
+    while let Some(piece) = pieces.next().await {
+        manifest.entries.extend(piece?.entries);
+        any = true;
+    }
+    if !any {
+        return Err(Error::corrupt("-", "snapshot record", "names no manifest"));
+    }
     manifest.validate()?;
     Ok(manifest)
 }
+
+async fn load_manifest_object(
+    inner: &Inner,
+    keys: &DomainKeys,
+    aad: &[u8],
+    name: String,
+) -> Result<Manifest> {
+    let bytes = inner.store.get_replicated(MANIFEST_PREFIX, &name).await?;
+    open_json(&keys.data, aad, &bytes, &format!("{MANIFEST_PREFIX}{name}"))
+}
+
+/// Manifest parts fetched at once.
+const PARTS_AT_ONCE: usize = 16;
 
 /// Pack id → the pack and, per chunk entry of it, where the chunk goes.
 type ReadPlan = HashMap<String, (Arc<PackRecord>, HashMap<usize, Vec<Use>>)>;

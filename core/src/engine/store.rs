@@ -315,9 +315,14 @@ pub(crate) fn seal_json<T: serde::Serialize>(
     ctx: &crate::Context,
     aad: &[u8],
     value: &T,
+    compress: bool,
 ) -> Result<Vec<u8>> {
-    let plain =
+    let mut plain =
         serde_json::to_vec(value).map_err(|e| Error::Internal(format!("serialize: {e}")))?;
+    if compress {
+        plain = crate::pack::compress::compress_meta(&plain)
+            .map_err(|e| Error::Internal(format!("compress: {e}")))?;
+    }
     crate::crypto::aead::seal(key, ctx, aad, &plain).map_err(|e| Error::Internal(e.to_string()))
 }
 
@@ -330,6 +335,8 @@ pub(crate) fn open_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T> {
     let plain = crate::crypto::aead::open(key, aad, sealed)
         .map_err(|e| Error::corrupt("-", object, e.to_string()))?;
+    let plain = crate::pack::compress::meta_json(plain)
+        .map_err(|e| Error::corrupt("-", object, format!("does not inflate: {e}")))?;
     serde_json::from_slice(&plain)
         .map_err(|e| Error::corrupt("-", object, format!("unreadable: {e}")))
 }

@@ -77,6 +77,7 @@ async fn crafted_manifest_with_escaping_paths_is_refused() {
             ctx,
             &manifest_aad(&inner.repo.repo_id, "w"),
             &manifest,
+            inner.repo.compresses(),
         )
         .unwrap();
         let (name, _) = inner
@@ -85,13 +86,16 @@ async fn crafted_manifest_with_escaping_paths_is_refused() {
             .await
             .unwrap();
         let mut rec = record.clone();
-        rec.manifest = name;
+        // A one-part manifest (the form this format writes).
+        rec.manifest = String::new();
+        rec.manifest_parts = vec![name];
         rec.time = ctx.now();
         let sealed = seal_json(
             &inner.master.metadata,
             ctx,
             &MetaKind::Snapshot.aad(&inner.repo.repo_id),
             &rec,
+            inner.repo.compresses(),
         )
         .unwrap();
         let (snap, _) = inner

@@ -201,7 +201,9 @@ pub(crate) async fn prune(
         inner.catalog.write().await.remove_pack(p);
         report.packs_deleted += 1;
     }
-    let live_manifests: HashSet<&String> = snaps.iter().map(|(_, s)| &s.manifest).collect();
+    // Parts are shared: one is deleted only when no snapshot left names it.
+    let live_manifests: HashSet<&String> =
+        snaps.iter().flat_map(|(_, s)| s.manifest_names()).collect();
     for m in markers.values() {
         for man in &m.manifests {
             if !live_manifests.contains(man) {

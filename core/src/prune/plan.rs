@@ -233,7 +233,7 @@ pub(crate) async fn prune_plan(inner: &Inner, opts: &PruneOptions) -> Result<Pru
         .collect();
     for (id, reason) in forget {
         if let Some((_, s)) = snaps.iter().find(|(i, _)| *i == id) {
-            plan.forget_manifests.push(s.manifest.clone());
+            plan.forget_manifests.extend(s.manifest_names().cloned());
             plan.forget.push(ForgetSnapshot {
                 snapshot_id: id,
                 wedding_id: s.wedding_id.clone(),

@@ -27,9 +27,8 @@ pub(crate) async fn snapshot_chunks(
     for e in &manifest.entries {
         for c in &e.chunks {
             let mut id = [0u8; 32];
-            hex::decode_to_slice(&c.id, &mut id).map_err(|_| {
-                Error::corrupt("-", &rec.manifest, "malformed chunk id in manifest")
-            })?;
+            hex::decode_to_slice(&c.id, &mut id)
+                .map_err(|_| Error::corrupt("-", &e.path, "malformed chunk id in manifest"))?;
             out.insert(id);
         }
     }

@@ -231,6 +231,7 @@ pub(crate) async fn write_placement(inner: &Inner, records: Vec<PackRecord>) -> 
         &inner.config.context,
         &MetaKind::Index.aad(&inner.repo.repo_id),
         &index,
+        inner.repo.compresses(),
     )?;
     let required = inner.store.active().count().clamp(1, 2);
     let (name, _) = inner

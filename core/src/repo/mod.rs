@@ -21,10 +21,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Current repository format version. Version 2 added `chunkIdHash` (new
-/// repositories name chunks with keyed BLAKE3); version 1 repositories,
-/// which all use HMAC-SHA256, still open. A version-1 reader refuses a
-/// version-2 repository rather than name its chunks with the wrong hash.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+/// repositories name chunks with keyed BLAKE3); version 3 lets chunks and
+/// metadata objects be zstd-compressed (see [`crate::pack::compress`]).
+/// Older repositories still open, and are written as their version says
+/// (uncompressed), so the builds that made them can still read them. An
+/// older reader refuses a newer repository rather than misread it.
+pub(crate) const FORMAT_VERSION: u32 = 3;
 
 /// Oldest repository format version this build opens.
 pub(crate) const OLDEST_FORMAT_VERSION: u32 = 1;
@@ -139,6 +141,11 @@ impl RepoConfig {
             (_, Some(_)) => Ok(()),
             (v, None) => Err(format!("a version-{v} config must say chunkIdHash")),
         }
+    }
+
+    /// Whether chunks and metadata are written compressed (format 3 on).
+    pub(crate) fn compresses(&self) -> bool {
+        self.version >= 3
     }
 
     /// How this repository names chunks (HMAC-SHA256 when the config does not say).

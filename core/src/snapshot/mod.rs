@@ -3,6 +3,7 @@
 
 mod index;
 mod manifest;
+pub(crate) mod parts;
 mod record;
 
 pub(crate) use index::{ChunkEntry, IndexRecord, PackRecord};

@@ -22,14 +22,27 @@ pub(crate) struct SnapshotRecord {
     pub data_shards: usize,
     pub parity_shards: usize,
     pub source_path: Option<PathBuf>,
-    /// Name (content hash) of the manifest object.
+    /// Name (content hash) of the manifest object, for snapshots written
+    /// whole (before format 3); empty when the manifest is in parts.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub manifest: String,
+    /// Names of the manifest's parts, in order (format 3; see
+    /// [`super::parts`]). Parts are shared between snapshots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifest_parts: Vec<String>,
     /// Names of the index objects this backup wrote (may be empty).
     pub indexes: Vec<String>,
     pub stats: BackupStats,
 }
 
 impl SnapshotRecord {
+    /// Names of every manifest object this snapshot needs.
+    pub(crate) fn manifest_names(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.manifest)
+            .filter(|m| !m.is_empty())
+            .chain(&self.manifest_parts)
+    }
+
     /// The public listing form.
     pub(crate) fn info(&self, id: &str) -> SnapshotInfo {
         SnapshotInfo {

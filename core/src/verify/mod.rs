@@ -67,7 +67,9 @@ async fn covered(inner: &Inner, scope: &VerifyScope) -> Result<Covered> {
     let mut ids: BTreeSet<String> = BTreeSet::new();
     for (id, s) in &snaps {
         keys.insert(format!("{SNAPSHOT_PREFIX}{id}"));
-        keys.insert(format!("{MANIFEST_PREFIX}{}", s.manifest));
+        for m in s.manifest_names() {
+            keys.insert(format!("{MANIFEST_PREFIX}{m}"));
+        }
         for idx in &s.indexes {
             keys.insert(format!("{INDEX_PREFIX}{idx}"));
             ids.extend(cat.index_packs.get(idx).into_iter().flatten().cloned());
