@@ -367,6 +367,28 @@ async fn a_stale_engine_does_not_dedup_against_swept_packs() {
     assert_same_tree(&src, &out, true);
 }
 
+/// Manifest objects on the first location.
+fn manifest_objects(repo: &TestRepo) -> usize {
+    std::fs::read_dir(repo.locations[0].join("manifests"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Forgets one snapshot: the mark phase, with an hour's grace.
+async fn mark(engine: &Engine, snapshot: &str) {
+    let opts = forget(&[&snapshot[..12]], 3600);
+    let plan = engine.prune_plan(&opts).await.unwrap();
+    engine.prune(plan, &opts).await.unwrap();
+}
+
+/// Past the grace, the sweep.
+async fn sweep(engine: &Engine, clock: &ManualClock) -> heirloom::PruneReport {
+    clock.advance(chrono::Duration::minutes(61));
+    let opts = forget(&[], 3600);
+    let plan = engine.prune_plan(&opts).await.unwrap();
+    engine.prune(plan, &opts).await.unwrap()
+}
+
 /// Two snapshots of one folder share most manifest parts: forgetting the
 /// older and sweeping deletes only the parts no snapshot left names, and the
 /// newer still verifies and restores from a fresh engine.
@@ -379,35 +401,25 @@ async fn forgetting_a_snapshot_keeps_the_manifest_parts_others_share() {
         .unwrap();
     let src = repo.path("src");
     small_wedding(&src, 11);
-    let manifests = |repo: &TestRepo| {
-        std::fs::read_dir(repo.locations[0].join("manifests"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
     let s1 = engine
         .create_backup(critical("w1", &src))
         .await
         .unwrap()
         .backup_id;
-    let day1 = manifests(&repo);
+    let day1 = manifest_objects(&repo);
     write_file(&src, "added-note.txt", &document(40, 3), 1_750_000_000);
     clock.advance(chrono::Duration::hours(1));
     engine.create_backup(critical("w1", &src)).await.unwrap();
-    let day2 = manifests(&repo);
+    let day2 = manifest_objects(&repo);
     assert!(
         day2 > day1 && day2 - day1 <= 2,
         "{day1} -> {day2} manifest objects"
     );
 
-    let opts = forget(&[&s1[..12]], 3600);
-    let plan = engine.prune_plan(&opts).await.unwrap();
-    engine.prune(plan, &opts).await.unwrap();
-    clock.advance(chrono::Duration::minutes(61));
-    let opts = forget(&[], 3600);
-    let plan = engine.prune_plan(&opts).await.unwrap();
-    let r = engine.prune(plan, &opts).await.unwrap();
+    mark(&engine, &s1).await;
+    let r = sweep(&engine, &clock).await;
     assert!((1..=2).contains(&r.manifests_deleted), "{r:?}");
-    assert_eq!(manifests(&repo), day2 - r.manifests_deleted as usize);
+    assert_eq!(manifest_objects(&repo), day2 - r.manifests_deleted as usize);
 
     let fresh = Engine::open(config(&repo, "state-2", &clock, 5))
         .await
@@ -419,6 +431,46 @@ async fn forgetting_a_snapshot_keeps_the_manifest_parts_others_share() {
     assert!(v.findings.is_empty(), "{:?}", v.findings);
     let out = repo.path("out");
     fresh
+        .recover(EmergencyRecoveryRequest::to_folder("w1", &out))
+        .await
+        .unwrap();
+    assert_same_tree(&src, &out, true);
+}
+
+/// A backup never relies on a manifest part a prune marker names (a sweep in
+/// another process could delete it before the backup commits): after the
+/// only snapshot is forgotten, backing up the same folder writes its parts
+/// anew under new names, and they survive the sweep of the old ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_writes_anew_the_manifest_parts_a_marker_names() {
+    let repo = TestRepo::new(5);
+    let clock = Arc::new(ManualClock::new(wednesday()));
+    let engine = Engine::open(config(&repo, "state", &clock, 6))
+        .await
+        .unwrap();
+    let src = repo.path("src");
+    small_wedding(&src, 12);
+    let s1 = engine
+        .create_backup(critical("w1", &src))
+        .await
+        .unwrap()
+        .backup_id;
+    let parts = manifest_objects(&repo);
+    mark(&engine, &s1).await;
+    clock.advance(chrono::Duration::minutes(10));
+    engine.create_backup(critical("w1", &src)).await.unwrap();
+    assert_eq!(
+        manifest_objects(&repo),
+        2 * parts,
+        "the marked parts were relied on"
+    );
+
+    let r = sweep(&engine, &clock).await;
+    assert_eq!(r.manifests_deleted as usize, parts);
+    let out = repo.path("out");
+    Engine::open(config(&repo, "state-2", &clock, 7))
+        .await
+        .unwrap()
         .recover(EmergencyRecoveryRequest::to_folder("w1", &out))
         .await
         .unwrap();

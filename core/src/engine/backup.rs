@@ -283,18 +283,30 @@ pub(super) async fn create_backup(
         metadata_locations.extend(locs);
         indexes.push(name);
     }
+    // Parts the parent lists are not written again, unless this is a full
+    // backup (it writes every part; one already there is kept) or the parent
+    // asked for fewer copies than this backup needs.
     let parent_parts: HashSet<&String> = match &parent {
-        // A full backup writes every part (one already there is kept).
         Some((_, rec))
-            if req.backup_type != BackupType::Full && rec.encryption == req.encryption =>
+            if req.backup_type != BackupType::Full
+                && rec.encryption == req.encryption
+                && rec.parity_shards >= profile.parity_shards =>
         {
             rec.manifest_parts.iter().collect()
         }
         _ => HashSet::new(),
     };
+    let parked = inner.catalog.read().await.parked_manifests.clone();
     let (manifest_name, manifest_parts) = if inner.repo.compresses() {
-        let parts =
-            store_manifest_parts(inner, &keys, &wedding, &entries, &parent_parts, required).await?;
+        let parts = store_manifest_parts(
+            inner,
+            &keys,
+            &wedding,
+            &entries,
+            (&parent_parts, &parked),
+            required,
+        )
+        .await?;
         stats.bytes_stored += parts.bytes_stored;
         metadata_locations.extend(parts.locations);
         (String::new(), parts.names)
@@ -402,19 +414,23 @@ struct StoredParts {
 
 /// Stores a manifest as parts (see [`crate::snapshot::parts`]): each one
 /// compressed and sealed deterministically, so that it is named by its
-/// content; parts the parent snapshot already lists are not written again.
-/// Parts are written a few at a time, each to every location.
+/// content; parts in `reuse` (the parent's) are not written again. A part
+/// whose name a prune marker lists (`parked`) may be swept before this
+/// backup commits, so it is sealed with a random nonce instead: a new name,
+/// a new object. Parts are written a few at a time, each to every location.
 async fn store_manifest_parts(
     inner: &Inner,
     keys: &DomainKeys,
     wedding: &str,
     entries: &[Entry],
-    parent_parts: &HashSet<&String>,
+    (reuse, parked): (&HashSet<&String>, &HashSet<String>),
     required: usize,
 ) -> Result<StoredParts> {
     let aad = manifest_aad(&inner.repo.repo_id, wedding);
+    let part_keys = parts::PartKeys::derive(&keys.chunk_id);
+    let sealing = |e: crate::crypto::CryptoError| Error::Internal(e.to_string());
     let mut sealed_parts = Vec::new();
-    for part in parts::split(entries) {
+    for part in parts::split(entries, &part_keys.boundary) {
         let json = serde_json::to_vec(&parts::PartRef {
             version: 1,
             entries: part,
@@ -422,8 +438,12 @@ async fn store_manifest_parts(
         .map_err(|e| Error::Internal(format!("serialize: {e}")))?;
         let plain = crate::pack::compress::compress_meta(&json)
             .map_err(|e| Error::Internal(format!("compress: {e}")))?;
-        let sealed = aead::seal_deterministic(&keys.data, &keys.chunk_id, &aad, &plain)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut sealed = aead::seal_deterministic(&keys.data, &part_keys.nonce, &aad, &plain)
+            .map_err(sealing)?;
+        if parked.contains(&content_name(&sealed)) {
+            sealed =
+                aead::seal(&keys.data, &inner.config.context, &aad, &plain).map_err(sealing)?;
+        }
         sealed_parts.push((content_name(&sealed), sealed));
     }
     let mut stored = StoredParts {
@@ -433,7 +453,7 @@ async fn store_manifest_parts(
     };
     let new: Vec<Vec<u8>> = sealed_parts
         .into_iter()
-        .filter(|(name, _)| !parent_parts.contains(name))
+        .filter(|(name, _)| !reuse.contains(name))
         .map(|(_, sealed)| sealed)
         .collect();
     stored.bytes_stored = new.iter().map(|s| s.len() as u64).sum();

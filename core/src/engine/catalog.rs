@@ -32,6 +32,10 @@ pub(crate) struct Catalog {
     /// Chunks of packs under a prune marker: still restorable, no longer
     /// deduplication targets (backups only look at `chunks`).
     pub parked: HashMap<[u8; 32], ChunkLoc>,
+    /// Manifest objects a prune marker names: a sweep (in any process) may
+    /// delete them before a running backup commits, so a backup never
+    /// relies on one existing (see `store_manifest_parts`).
+    pub parked_manifests: HashSet<String>,
 }
 
 impl Catalog {

@@ -18,9 +18,7 @@ use futures::future::join_all;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use super::packer::{
-    give_back_shards, lock, EncodedPack, PackStream, Packer, Stopped, PACKS_IN_FLIGHT,
-};
+use super::packer::{lock, EncodedPack, PackStream, Packer, Stopped, PACKS_IN_FLIGHT};
 use super::source::Content;
 use super::Inner;
 use crate::api::FileClass;
@@ -278,9 +276,16 @@ async fn upload_all(
         );
         uploads.push(tokio::spawn(async move {
             let _permit = permit;
-            let (record, shards) = upload_pack(&inner, pack, profile, &targets, &stats).await?;
-            give_back_shards(&returns, shards);
-            Ok::<_, Error>(record)
+            match upload_pack(&inner, pack, profile, &targets, &stats).await {
+                Ok((record, shards)) => {
+                    returns.give_back(shards);
+                    Ok(record)
+                }
+                Err(e) => {
+                    returns.give_back_empty();
+                    Err(e)
+                }
+            }
         }));
         // Collect finished uploads now, so that a failed one stops the
         // backup early (returning drops the hand-off, which stops the workers).

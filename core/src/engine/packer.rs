@@ -1,5 +1,5 @@
-//! The open pack the file workers share, and the fixed set of buffers that
-//! a backup's memory is made of.
+//! The open pack the file workers share, and the bounded set of buffers
+//! that a backup's memory is made of.
 //!
 //! A worker seals each new chunk straight into the open pack (a short lock
 //! for one AES-GCM pass over the chunk). The worker that fills the pack
@@ -10,7 +10,8 @@
 //! pack waits for a set, so the packs in memory are bounded by construction,
 //! whatever the dataset. Pack buffers are kept too (fresh pages cost the
 //! kernel a fault each), so after the first few packs a backup allocates no
-//! large buffer at all and its peak memory is the same for 1 GiB and 10 GiB.
+//! large buffer (a buffer grown past a pack by one oversized chunk is
+//! dropped after use), and its memory does not grow with the dataset.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -18,7 +19,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::crypto::aead::{SecretKey, SEAL_OVERHEAD};
-use crate::erasure::{encode_pack_reusing, ReedSolomon};
+use crate::erasure::{encode_pack_reusing, ReedSolomon, SHARD_HEADER_LEN};
 use crate::error::Error;
 use crate::pack::PackBuilder;
 use crate::snapshot::ChunkEntry;
@@ -74,7 +75,40 @@ pub(super) struct Packer {
 /// give each pack's shard buffers back once it is written.
 pub(super) struct PackStream {
     pub packs: mpsc::Receiver<EncodedPack>,
-    pub returns: mpsc::Sender<Vec<Vec<u8>>>,
+    pub returns: ShardReturns,
+}
+
+/// Where shard-buffer sets go back to the pool. Every set taken must come
+/// back (empty if its buffers are gone), or a worker would wait for it.
+/// Only the uploader's side holds these: once it and its writes are gone,
+/// a worker waiting for a set learns that the pipeline stopped.
+#[derive(Clone)]
+pub(super) struct ShardReturns {
+    tx: mpsc::Sender<Vec<Vec<u8>>>,
+    /// The largest shard object kept: one of a full pack. A pack made
+    /// larger by one oversized chunk does not grow the pool for good.
+    max_capacity: usize,
+}
+
+impl ShardReturns {
+    /// Gives a written pack's shard buffers back: those nothing else holds
+    /// (a provider that keeps the bytes, as the memory one does, keeps
+    /// them; the next encoding then allocates).
+    pub(super) fn give_back(&self, shards: Vec<Bytes>) {
+        let set: Vec<Vec<u8>> = shards
+            .into_iter()
+            .filter_map(|b| b.try_into_mut().ok().map(Vec::from))
+            .filter(|v| v.capacity() <= self.max_capacity)
+            .collect();
+        // Exactly SHARD_SETS sets exist, so the pool always has room; after
+        // the packer is gone there is no one left to give it to.
+        let _ = self.tx.try_send(set);
+    }
+
+    /// Gives back a set whose buffers were lost (a failed write).
+    pub(super) fn give_back_empty(&self) {
+        let _ = self.tx.try_send(Vec::new());
+    }
 }
 
 impl Packer {
@@ -87,10 +121,13 @@ impl Packer {
         (k, m): (usize, usize),
     ) -> (Self, PackStream) {
         let capacity = pack_size + 64 * 1024;
-        let (returns, pool) = mpsc::channel(SHARD_SETS);
+        let (tx, pool) = mpsc::channel(SHARD_SETS);
+        let returns = ShardReturns {
+            tx,
+            max_capacity: SHARD_HEADER_LEN + capacity.div_ceil(k.max(1)),
+        };
         for _ in 0..SHARD_SETS {
-            // The channel holds exactly SHARD_SETS; these cannot fail.
-            let _ = returns.try_send(Vec::new());
+            returns.give_back_empty();
         }
         let (encoded, packs) = mpsc::channel(1);
         let packer = Packer {
@@ -156,14 +193,17 @@ impl Packer {
     /// Seals the pack's header, encodes it into a set of shard buffers,
     /// gives the pack buffer back and hands the shards to the uploader.
     fn close(&self, builder: PackBuilder) -> std::result::Result<(), Stopped> {
-        let mut set = lock(&self.shard_sets)
-            .blocking_recv()
-            .ok_or(Stopped::Uploader)?;
         let failed =
             |what: &str, e: String| Stopped::Failed(Error::Internal(format!("{what}: {e}")));
         let mut pack = builder
             .finish(&self.key, &self.ctx)
             .map_err(|e| failed("closing a pack", e.to_string()))?;
+        // The set is taken only now: nothing fallible keeps it from the
+        // uploader but encoding, which fails only for k and m the profile
+        // already refused.
+        let mut set = lock(&self.shard_sets)
+            .blocking_recv()
+            .ok_or(Stopped::Uploader)?;
         let shards = encode_pack_reusing(
             &ReedSolomon,
             pack.id_bytes,
@@ -187,19 +227,6 @@ impl Packer {
             })
             .map_err(|_| Stopped::Uploader)
     }
-}
-
-/// Gives a written pack's shard buffers back to the pool: those nothing else
-/// holds (a provider that keeps the bytes, as the memory one does, keeps
-/// them; the set then comes back smaller and the next encoding allocates).
-pub(super) fn give_back_shards(returns: &mpsc::Sender<Vec<Vec<u8>>>, shards: Vec<Bytes>) {
-    let set: Vec<Vec<u8>> = shards
-        .into_iter()
-        .filter_map(|b| b.try_into_mut().ok().map(Vec::from))
-        .collect();
-    // Exactly SHARD_SETS sets exist, so the pool always has room; after the
-    // packer is gone there is no one left to give it to.
-    let _ = returns.try_send(set);
 }
 
 /// The packer's pools, for tests.
@@ -234,7 +261,7 @@ mod tests {
                     .map(|c| c.sealed_len as usize - o)
                     .collect();
                 sizes.push(chunks);
-                give_back_shards(&s.returns, pack.shards);
+                s.returns.give_back(pack.shards);
             }
             sizes
         });
@@ -284,7 +311,7 @@ mod tests {
         );
         assert!(s.packs.try_recv().is_err());
         for pack in held {
-            give_back_shards(&s.returns, pack.shards);
+            s.returns.give_back(pack.shards);
         }
         adder.join().unwrap();
         assert!(s.packs.blocking_recv().is_some());

@@ -141,22 +141,25 @@ pub(crate) async fn prepare_backup(inner: &Inner) -> Result<()> {
     // deletes: a catalog that still lists one is stale and must not be
     // deduplicated against.
     let listed = inner.store.list_union(crate::repo::INDEX_PREFIX).await?;
-    let stale = inner
-        .catalog
-        .read()
-        .await
-        .indexes
-        .iter()
-        .any(|n| !listed.contains(n));
+    // A prune (in any process) deletes forgotten snapshot records first: a
+    // catalog that still lists one would offer it as the parent, whose
+    // manifest parts a backup does not write again.
+    let snapshots = inner.store.list_union(crate::repo::SNAPSHOT_PREFIX).await?;
+    let stale = {
+        let cat = inner.catalog.read().await;
+        cat.indexes.iter().any(|n| !listed.contains(n))
+            || cat.snapshots.keys().any(|s| !snapshots.contains(s))
+    };
     if stale {
-        tracing::info!("index objects were removed by a prune; reloading the catalog");
+        tracing::info!("objects were removed by a prune; reloading the catalog");
         crate::engine::open::reload_catalog(inner).await?;
     }
     let markers = load_markers(inner).await?;
-    if markers.is_empty() {
-        return Ok(());
-    }
     let mut cat = inner.catalog.write().await;
+    cat.parked_manifests = markers
+        .iter()
+        .flat_map(|(_, m)| m.manifests.iter().cloned())
+        .collect();
     for (_, m) in &markers {
         for p in &m.packs {
             cat.park_pack(p);

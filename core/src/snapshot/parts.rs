@@ -3,15 +3,17 @@
 //! changes touched and shares the rest with the snapshots before it.
 //!
 //! Entries (sorted by path) are cut into parts where an entry's path hashes
-//! to a boundary (1 in [`PART_AVG`]), or after [`PART_MAX`] entries. A
-//! boundary depends on its own path only, so adding, editing or removing a
-//! file changes its own part and no other. A full manifest of a 3 GB
+//! to a boundary (1 in [`PART_AVG`], keyed, so that part sizes say nothing
+//! about which paths are there), or after [`PART_MAX`] entries. A boundary
+//! depends on its own path only, so adding, editing or removing a file
+//! changes its own part and no other. A full manifest of a 3 GB
 //! wedding was 630 KB on each of five locations per snapshot; the next day's
 //! 28 changed files now rewrite about 25 parts of a few KB each.
 
 use serde::Serialize;
 
 use super::manifest::Entry;
+use crate::crypto::aead::SecretKey;
 
 /// Average entries per part.
 pub(crate) const PART_AVG: u8 = 4;
@@ -27,12 +29,37 @@ pub(crate) struct PartRef<'a> {
     pub entries: &'a [Entry],
 }
 
+/// The keys of a key domain's manifest parts, derived from its chunk-id key
+/// (BLAKE3 `derive_key`, one context each), so that neither a part's nonce
+/// nor a boundary is ever a chunk id.
+pub(crate) struct PartKeys {
+    /// Derives each part's nonce ([`crate::crypto::aead::seal_deterministic`]).
+    pub nonce: SecretKey,
+    /// Keys the boundary hash of paths.
+    pub boundary: SecretKey,
+}
+
+impl PartKeys {
+    pub(crate) fn derive(chunk_id: &SecretKey) -> Self {
+        PartKeys {
+            nonce: SecretKey(blake3::derive_key(
+                "heirloom 2026-11-27 manifest part nonce",
+                &chunk_id.0,
+            )),
+            boundary: SecretKey(blake3::derive_key(
+                "heirloom 2026-11-27 manifest part boundary",
+                &chunk_id.0,
+            )),
+        }
+    }
+}
+
 /// Cuts `entries` into parts (at least one, possibly empty).
-pub(crate) fn split(entries: &[Entry]) -> Vec<&[Entry]> {
+pub(crate) fn split<'e>(entries: &'e [Entry], boundary: &SecretKey) -> Vec<&'e [Entry]> {
     let mut parts = Vec::new();
     let mut start = 0;
     for (i, e) in entries.iter().enumerate() {
-        if i + 1 - start >= PART_MAX || ends_part(&e.path) {
+        if i + 1 - start >= PART_MAX || ends_part(boundary, &e.path) {
             parts.push(&entries[start..=i]);
             start = i + 1;
         }
@@ -43,8 +70,8 @@ pub(crate) fn split(entries: &[Entry]) -> Vec<&[Entry]> {
     parts
 }
 
-fn ends_part(path: &str) -> bool {
-    blake3::hash(path.as_bytes()).as_bytes()[0] % PART_AVG == 0
+fn ends_part(boundary: &SecretKey, path: &str) -> bool {
+    blake3::keyed_hash(&boundary.0, path.as_bytes()).as_bytes()[0] % PART_AVG == 0
 }
 
 #[cfg(test)]
@@ -67,6 +94,8 @@ mod tests {
         }
     }
 
+    const KEY: SecretKey = SecretKey([7; 32]);
+
     fn listing(n: usize) -> Vec<Entry> {
         let mut v: Vec<Entry> = (0..n)
             .map(|i| entry(format!("photos/IMG_{i:05}.jpg")))
@@ -79,7 +108,7 @@ mod tests {
     fn parts_cover_every_entry_in_order_within_bounds() {
         for n in [0, 1, 7, 100, 1000] {
             let all = listing(n);
-            let parts = split(&all);
+            let parts = split(&all, &KEY);
             assert!(!parts.is_empty());
             assert!(parts.iter().all(|p| p.len() <= PART_MAX));
             let joined: Vec<&str> = parts
@@ -89,7 +118,7 @@ mod tests {
             let want: Vec<&str> = all.iter().map(|e| e.path.as_str()).collect();
             assert_eq!(joined, want);
         }
-        let parts = split(&listing(1000)).len();
+        let parts = split(&listing(1000), &KEY).len();
         let avg = PART_AVG as usize;
         assert!(
             (1000 / (2 * avg)..=1000 * 2 / avg).contains(&parts),
@@ -103,7 +132,7 @@ mod tests {
         let mut after = before.clone();
         after.push(entry("photos/IMG_00500b.jpg".into()));
         after.sort_by(|a, b| a.path.cmp(&b.path));
-        let (a, b) = (split(&before), split(&after));
+        let (a, b) = (split(&before, &KEY), split(&after, &KEY));
         let changed = b.iter().filter(|p| !a.contains(p)).count();
         assert!(changed <= 2, "{changed} parts changed");
         assert!(a.len().abs_diff(b.len()) <= 1);
