@@ -2,7 +2,7 @@
 //! and the other three far away.
 //!
 //! ```text
-//! cargo run --release -p heirloom-benches --example recovery_speed -- [--size 2G] [--work DIR]
+//! cargo run --release -p heirloom-benches --example recovery_speed -- [--size 2G] [--work DIR] [--pack-size BYTES]
 //! ```
 //! Backs up a wedding folder (the shared generator, seed 42) with the
 //! critical profile (3+2 over five local folders), takes two locations
@@ -26,11 +26,19 @@ const LIMIT_SECS: f64 = 300.0;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut size = "2G".to_string();
     let mut work = std::env::temp_dir().join("heirloom-recovery-speed");
+    let mut pack_size = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--size" => size = args.next().ok_or("--size needs a value")?,
             "--work" => work = args.next().ok_or("--work needs a value")?.into(),
+            "--pack-size" => {
+                pack_size = Some(
+                    args.next()
+                        .ok_or("--pack-size needs a value")?
+                        .parse::<usize>()?,
+                )
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -49,6 +57,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         repo.join("state"),
         KeySource::passphrase("bench"),
     );
+    if let Some(size) = pack_size {
+        cfg.pack_size = size;
+    }
     let engine = Engine::open(cfg.clone()).await?;
     let mut req = WeddingBackupRequest::directory("critical-wedding", &src);
     req.priority = Priority::Critical;
