@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use heirloom::api::{EmergencyRecoveryRequest, Priority, VerifyDepth, WeddingBackupRequest};
+use heirloom::api::{
+    EmergencyRecoveryRequest, Priority, RecoveryResult, VerifyDepth, WeddingBackupRequest,
+};
 use heirloom::provider::fault::FaultyProvider;
 use heirloom::{
     Context, Engine, EngineConfig, Error, Location, ManualClock, PruneOptions, VerifyScope,
@@ -38,6 +40,32 @@ fn critical(wedding: &str, src: &std::path::Path) -> WeddingBackupRequest {
     let mut r = WeddingBackupRequest::directory(wedding, src);
     r.priority = Priority::Critical;
     r
+}
+
+/// A fresh engine (its catalog rebuilt from the locations): a deep verify
+/// finds nothing, and `wedding` restores to exactly `expected`.
+async fn verifies_and_restores(
+    repo: &TestRepo,
+    clock: &Arc<ManualClock>,
+    seed: u64,
+    wedding: &str,
+    expected: &std::path::Path,
+) -> (Engine, RecoveryResult) {
+    let fresh = Engine::open(config(repo, &format!("state-fresh-{seed}"), clock, seed))
+        .await
+        .unwrap();
+    let v = fresh
+        .verify(VerifyScope::All, VerifyDepth::Deep)
+        .await
+        .unwrap();
+    assert!(v.findings.is_empty(), "{:?}", v.findings);
+    let out = repo.path(&format!("out-{seed}"));
+    let r = fresh
+        .recover(EmergencyRecoveryRequest::to_folder(wedding, &out))
+        .await
+        .unwrap();
+    assert_same_tree(expected, &out, true);
+    (fresh, r)
 }
 
 fn shard_count(repo: &TestRepo) -> usize {
@@ -144,21 +172,8 @@ async fn packs_are_deleted_only_after_the_grace_period() {
     assert_eq!(r.markers_removed, 1);
     assert_eq!(shard_count(&repo), before - marked * 5);
 
-    let fresh = Engine::open(config(&repo, "state-2", &clock, 3))
-        .await
-        .unwrap();
+    let (fresh, _) = verifies_and_restores(&repo, &clock, 3, "w1", &new).await;
     assert_eq!(fresh.snapshots(Some("w1")).await.unwrap().len(), 1);
-    let v = fresh
-        .verify(VerifyScope::All, VerifyDepth::Deep)
-        .await
-        .unwrap();
-    assert!(v.findings.is_empty(), "{:?}", v.findings);
-    let out = repo.path("out");
-    fresh
-        .recover(EmergencyRecoveryRequest::to_folder("w1", &out))
-        .await
-        .unwrap();
-    assert_same_tree(&new, &out, true);
     // The last snapshot goes only when asked by id.
     let last = fresh.snapshots(Some("w1")).await.unwrap()[0].id.clone();
     let p = fresh.prune_plan(&PruneOptions::default()).await.unwrap();
@@ -246,21 +261,8 @@ async fn prune_during_a_backup_deletes_nothing_the_backup_needs() {
     assert_eq!(swept.packs_spared as usize, marked);
     assert_eq!(swept.markers_removed, 1);
 
-    let fresh = Engine::open(config(&repo, "state-c", &clock, 6))
-        .await
-        .unwrap();
-    let v = fresh
-        .verify(VerifyScope::All, VerifyDepth::Deep)
-        .await
-        .unwrap();
-    assert!(v.findings.is_empty(), "{:?}", v.findings);
-    let out = repo.path("out");
-    let r = fresh
-        .recover(EmergencyRecoveryRequest::to_folder("w2", &out))
-        .await
-        .unwrap();
+    let (_, r) = verifies_and_restores(&repo, &clock, 6, "w2", &src2).await;
     assert_eq!(r.snapshot_id, committed.backup_id);
-    assert_same_tree(&src2, &out, true);
 }
 
 /// Cross-process, with the documented grace: a backup paused before its
@@ -421,20 +423,7 @@ async fn forgetting_a_snapshot_keeps_the_manifest_parts_others_share() {
     assert!((1..=2).contains(&r.manifests_deleted), "{r:?}");
     assert_eq!(manifest_objects(&repo), day2 - r.manifests_deleted as usize);
 
-    let fresh = Engine::open(config(&repo, "state-2", &clock, 5))
-        .await
-        .unwrap();
-    let v = fresh
-        .verify(VerifyScope::All, VerifyDepth::Deep)
-        .await
-        .unwrap();
-    assert!(v.findings.is_empty(), "{:?}", v.findings);
-    let out = repo.path("out");
-    fresh
-        .recover(EmergencyRecoveryRequest::to_folder("w1", &out))
-        .await
-        .unwrap();
-    assert_same_tree(&src, &out, true);
+    verifies_and_restores(&repo, &clock, 5, "w1", &src).await;
 }
 
 /// A backup never relies on a manifest part a prune marker names (a sweep in
@@ -467,12 +456,5 @@ async fn a_backup_writes_anew_the_manifest_parts_a_marker_names() {
 
     let r = sweep(&engine, &clock).await;
     assert_eq!(r.manifests_deleted as usize, parts);
-    let out = repo.path("out");
-    Engine::open(config(&repo, "state-2", &clock, 7))
-        .await
-        .unwrap()
-        .recover(EmergencyRecoveryRequest::to_folder("w1", &out))
-        .await
-        .unwrap();
-    assert_same_tree(&src, &out, true);
+    verifies_and_restores(&repo, &clock, 7, "w1", &src).await;
 }

@@ -440,11 +440,13 @@ async fn store_manifest_parts(
             .map_err(|e| Error::Internal(format!("compress: {e}")))?;
         let mut sealed = aead::seal_deterministic(&keys.data, &part_keys.nonce, &aad, &plain)
             .map_err(sealing)?;
-        if parked.contains(&content_name(&sealed)) {
+        let mut name = content_name(&sealed);
+        if parked.contains(&name) {
             sealed =
                 aead::seal(&keys.data, &inner.config.context, &aad, &plain).map_err(sealing)?;
+            name = content_name(&sealed);
         }
-        sealed_parts.push((content_name(&sealed), sealed));
+        sealed_parts.push((name, sealed));
     }
     let mut stored = StoredParts {
         names: sealed_parts.iter().map(|(n, _)| n.clone()).collect(),

@@ -5,8 +5,8 @@
 //! file and seal each new chunk into the shared open pack; the worker that
 //! fills a pack also closes and erasure-codes it (see [`super::packer`]).
 //! The uploader writes the shard objects, a bounded number of packs at once,
-//! and gives their buffers back. Memory is a fixed set of reused buffers —
-//! never a file's size, never the dataset's.
+//! and gives their buffers back. Memory is a bounded set of reused buffers
+//! — never a file's size, never the dataset's.
 
 use std::collections::HashSet;
 use std::io::Read;

@@ -140,11 +140,13 @@ pub(crate) async fn prepare_backup(inner: &Inner) -> Result<()> {
     // A sweep (in any process) removes the index objects of the packs it
     // deletes: a catalog that still lists one is stale and must not be
     // deduplicated against.
-    let listed = inner.store.list_union(crate::repo::INDEX_PREFIX).await?;
     // A prune (in any process) deletes forgotten snapshot records first: a
     // catalog that still lists one would offer it as the parent, whose
-    // manifest parts a backup does not write again.
-    let snapshots = inner.store.list_union(crate::repo::SNAPSHOT_PREFIX).await?;
+    // manifest parts a backup does not write again. Both listings at once.
+    let (listed, snapshots) = tokio::try_join!(
+        inner.store.list_union(crate::repo::INDEX_PREFIX),
+        inner.store.list_union(crate::repo::SNAPSHOT_PREFIX),
+    )?;
     let stale = {
         let cat = inner.catalog.read().await;
         cat.indexes.iter().any(|n| !listed.contains(n))
