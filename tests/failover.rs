@@ -77,3 +77,43 @@ async fn a_slow_location_is_hedged_around() {
         "the slow location was never asked, so nothing was hedged"
     );
 }
+
+/// Locations that are all equally slow (one busy disk, or far away) start no
+/// spares: each pack's shards arrive together, so nothing lags its siblings,
+/// and the restore asks for as many shards as it does with no delay at all.
+/// (Metadata reads are hedged on a fixed timer: one copy of a small object
+/// is enough, and a spare costs little.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equally_slow_locations_are_not_hedged() {
+    let repo = TestRepo::new(5);
+    let src = repo.path("src");
+    small_wedding(&src, 44);
+    let (faulty, locations) = repo.faulty_locations();
+    let mut cfg = repo.config("state");
+    cfg.locations = locations;
+    let engine = Engine::open(cfg).await.unwrap();
+    let mut req = WeddingBackupRequest::directory("w-even", &src);
+    req.priority = Priority::Critical;
+    engine.create_backup(req).await.unwrap();
+
+    let restore_asking_k_shards = |out: &'static str| {
+        let (engine, faulty, out) = (&engine, &faulty, repo.path(out));
+        async move {
+            let before: u64 = faulty.iter().map(|f| f.shard_reads()).sum();
+            let mut rr = EmergencyRecoveryRequest::to_folder("w-even", &out);
+            rr.urgency = heirloom::api::Urgency::WeddingDayCritical;
+            let r = engine.recover(rr).await.expect("recover");
+            assert_eq!(r.packs_reconstructed, 0);
+            let reads = faulty.iter().map(|f| f.shard_reads()).sum::<u64>() - before;
+            assert_eq!(reads, 3 * r.packs_read, "k shards per pack, no spare");
+        }
+    };
+    restore_asking_k_shards("fast").await;
+    // Four times the critical hedge delay: a fixed timer started two spares
+    // for every pack.
+    for f in &faulty {
+        f.set_latency(std::time::Duration::from_millis(600));
+    }
+    restore_asking_k_shards("slow").await;
+    assert_same_tree(&src, &repo.path("slow"), true);
+}

@@ -5,6 +5,7 @@ mod backup;
 pub(crate) mod catalog;
 mod config;
 mod fetch;
+mod file_hash;
 mod ingest;
 pub(crate) mod keys;
 pub(crate) mod open;

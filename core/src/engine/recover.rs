@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{stream, StreamExt};
-use sha2::{Digest, Sha256};
+use indexmap::IndexMap;
 
 use super::backup::{check_wedding_id, manifest_aad};
 use super::fetch::{chunk_id_bytes, fetch_pack, unrecoverable};
+use super::file_hash::{hash_file, OrderedHash};
 use super::keys::domain_keys;
 use super::progress::{report_while, Sink, WriteCounters};
 use super::restore_fs::{set_file_metadata, Staging};
@@ -91,7 +92,10 @@ async fn load_manifest_object(
 const PARTS_AT_ONCE: usize = 16;
 
 /// Pack id → the pack and, per chunk entry of it, where the chunk goes.
-type ReadPlan = HashMap<String, (Arc<PackRecord>, HashMap<usize, Vec<Use>>)>;
+/// Packs to read, in the order the files first need them (so that files
+/// fill front to back and most of each is hashed from memory), with the
+/// chunks of each and where they go.
+type ReadPlan = IndexMap<String, (Arc<PackRecord>, HashMap<usize, Vec<Use>>)>;
 
 /// One use of a chunk: file `file` at byte `offset`.
 #[derive(Clone, Copy)]
@@ -146,7 +150,7 @@ pub(super) async fn recover(
         .copied()
         .filter(|e| e.kind == EntryKind::File)
         .collect();
-    let mut plan: ReadPlan = HashMap::new();
+    let mut plan = ReadPlan::new();
     {
         let cat = inner.catalog.read().await;
         for (fi, e) in files.iter().enumerate() {
@@ -243,6 +247,7 @@ async fn restore_into(
     }
     let files = Arc::new(FileChecks {
         done: files.iter().map(|_| AtomicBool::new(false)).collect(),
+        hashes: files.iter().map(|_| OrderedHash::default()).collect(),
         entries: files.iter().map(|e| (*e).clone()).collect(),
         paths,
     });
@@ -319,6 +324,8 @@ struct FileChecks {
     entries: Vec<Entry>,
     paths: Vec<PathBuf>,
     done: Vec<AtomicBool>,
+    /// Each file's SHA-256, hashed as its chunks are written.
+    hashes: Vec<OrderedHash>,
 }
 
 impl FileChecks {
@@ -326,7 +333,10 @@ impl FileChecks {
     /// then its times and mode are set (no write comes after this).
     fn check(&self, i: usize) -> Result<()> {
         let (path, e) = (&self.paths[i], &self.entries[i]);
-        let digest = hash_file(path)?;
+        let digest = match self.hashes[i].finish(e.size) {
+            Some(d) => d,
+            None => hash_file(path)?,
+        };
         if Some(&digest) != e.sha256.as_ref() {
             return Err(Error::corrupt(
                 "-",
@@ -352,6 +362,10 @@ fn write_chunks(
 ) -> Result<(super::fetch::FetchedPack, u64)> {
     let mut verified = 0;
     let mut plain = Vec::new();
+    // In pack order, which is file order within the pack, so that most
+    // bytes are hashed from memory (see `file_hash`).
+    let mut uses: Vec<_> = uses.iter().collect();
+    uses.sort_unstable_by_key(|(&entry_idx, _)| entry_idx);
     for (&entry_idx, targets) in uses {
         let entry = pack.chunks.get(entry_idx).ok_or_else(|| {
             Error::corrupt("-", &pack.id, "index names a chunk the pack does not have")
@@ -366,6 +380,7 @@ fn write_chunks(
         verified += 1;
         for u in targets {
             write_at(&files.paths[u.file], u.offset, &plain)?;
+            files.hashes[u.file].wrote(&files.paths[u.file], u.offset, &plain)?;
             if counters.wrote(u.file, plain.len() as u64) {
                 files.check(u.file)?;
             }
@@ -398,13 +413,6 @@ fn write_at(path: &std::path::Path, offset: u64, data: &[u8]) -> Result<()> {
     f.seek(SeekFrom::Start(offset))
         .map_err(|e| Error::io(path, e))?;
     f.write_all(data).map_err(|e| Error::io(path, e))
-}
-
-fn hash_file(path: &std::path::Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).map_err(|e| Error::io(path, e))?;
-    Ok(hex::encode(h.finalize()))
 }
 
 /// The entries a request asks for, sorted by path.

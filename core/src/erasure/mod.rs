@@ -41,7 +41,9 @@ mod shard;
 
 pub use codec::{codec_for, CodecId, ErasureCodec, ReedSolomon, MAX_SHARDS};
 pub use error::ErasureError;
-pub use pack::{decode_pack, encode_pack, encode_pack_reusing, rebuild_shards, DecodedPack};
+pub use pack::{
+    decode_opened_pack, decode_pack, encode_pack, encode_pack_reusing, rebuild_shards, DecodedPack,
+};
 pub use shard::{
     body_digest, open_shard, ShardHeader, SHARD_FORMAT_V1, SHARD_FORMAT_VERSION, SHARD_HEADER_LEN,
     SHARD_MAGIC,

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::codec::{check_params, codec_for};
-use super::shard::{body_digest, open_shard, SHARD_FORMAT_VERSION, SHARD_HEADER_LEN};
+use super::shard::{body_digest, open_shard, split_shard, SHARD_FORMAT_VERSION, SHARD_HEADER_LEN};
 use super::{ErasureCodec, ErasureError, ShardHeader};
 
 /// A pack rebuilt by [`decode_pack`], with the shards that could not be used.
@@ -109,7 +109,25 @@ pub fn decode_pack(
     m: usize,
     shards: &[Option<Bytes>],
 ) -> Result<DecodedPack, ErasureError> {
-    let survey = Survey::new(expected_pack_id, k, m, shards)?;
+    decode_surveyed(Survey::new(expected_pack_id, k, m, shards, true)?)
+}
+
+/// As [`decode_pack`], for shards whose bodies the caller has already
+/// checked with [`open_shard`] (a restore checks each as it arrives, so
+/// that a corrupt one is replaced at once): headers are checked again, body
+/// digests are not computed a second time.
+pub fn decode_opened_pack(
+    expected_pack_id: &[u8; 32],
+    k: usize,
+    m: usize,
+    shards: &[Option<Bytes>],
+) -> Result<DecodedPack, ErasureError> {
+    decode_surveyed(Survey::new(expected_pack_id, k, m, shards, false)?)
+}
+
+fn decode_surveyed(survey: Survey<'_>) -> Result<DecodedPack, ErasureError> {
+    let k = survey.k;
+    let m = survey.bodies.len() - k;
     let pack_len = usize::try_from(survey.reference.pack_len)
         .map_err(|_| ErasureError::InvalidHeader("pack length does not fit in memory".into()))?;
     let data = if survey.bodies[..k].iter().all(Option::is_some) {
@@ -168,7 +186,7 @@ pub fn rebuild_shards(
             Some(s) => *s = true,
         }
     }
-    let survey = Survey::new(expected_pack_id, k, m, shards)?;
+    let survey = Survey::new(expected_pack_id, k, m, shards, true)?;
     if want.is_empty() {
         return Ok(Vec::new());
     }
@@ -208,6 +226,7 @@ impl<'a> Survey<'a> {
         k: usize,
         m: usize,
         shards: &'a [Option<Bytes>],
+        check_bodies: bool,
     ) -> Result<Self, ErasureError> {
         check_params(k, m)?;
         if shards.len() != k + m {
@@ -221,7 +240,7 @@ impl<'a> Survey<'a> {
         let mut candidates: Vec<(usize, ShardHeader, &'a [u8])> = Vec::new();
         for (i, object) in shards.iter().enumerate() {
             let Some(object) = object else { continue };
-            match check_one(expected_pack_id, k, m, i, object) {
+            match check_one(expected_pack_id, k, m, i, object, check_bodies) {
                 Ok((header, body)) => candidates.push((i, header, body)),
                 Err(e) => bad.push((i, e)),
             }
@@ -294,8 +313,13 @@ fn check_one<'a>(
     m: usize,
     i: usize,
     object: &'a [u8],
+    check_body: bool,
 ) -> Result<(ShardHeader, &'a [u8]), ErasureError> {
-    let (header, body) = open_shard(object)?;
+    let (header, body) = if check_body {
+        open_shard(object)?
+    } else {
+        split_shard(object)?
+    };
     if &header.pack_id != expected_pack_id {
         return Err(ErasureError::WrongPack);
     }

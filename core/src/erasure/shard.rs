@@ -173,6 +173,16 @@ pub fn body_digest(version: u8, body: &[u8]) -> [u8; 32] {
 /// Parses a stored shard object and checks its body against the header's
 /// digest and length. Returns the header and the body.
 pub fn open_shard(object: &[u8]) -> Result<(ShardHeader, &[u8]), ErasureError> {
+    let (header, body) = split_shard(object)?;
+    if body_digest(header.version, body) != header.body_hash {
+        return Err(ErasureError::BodyHashMismatch);
+    }
+    Ok((header, body))
+}
+
+/// Parses a stored shard object and checks its header and body length, but
+/// not the body digest: for a shard already passed through [`open_shard`].
+pub(crate) fn split_shard(object: &[u8]) -> Result<(ShardHeader, &[u8]), ErasureError> {
     let header = ShardHeader::parse(object)?;
     let body = object.get(SHARD_HEADER_LEN..).unwrap_or_default();
     if body.len() as u64 != header.body_len {
@@ -180,9 +190,6 @@ pub fn open_shard(object: &[u8]) -> Result<(ShardHeader, &[u8]), ErasureError> {
             expected: header.body_len,
             got: body.len() as u64,
         });
-    }
-    if body_digest(header.version, body) != header.body_hash {
-        return Err(ErasureError::BodyHashMismatch);
     }
     Ok((header, body))
 }

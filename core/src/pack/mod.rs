@@ -143,14 +143,22 @@ pub(crate) fn id_matches(pack: &[u8], id: &[u8; 32]) -> bool {
 
 /// Rebuilds a pack from its shard objects and checks it is the pack named
 /// `id` of `pack_len` bytes: what restore and deep verification both do.
+/// `bodies_checked` says the caller has already checked every shard with
+/// [`crate::erasure::open_shard`], so body digests are not computed again.
 pub(crate) fn decode_verified(
     id: &[u8; 32],
     k: usize,
     m: usize,
     shards: &[Option<bytes::Bytes>],
     pack_len: u64,
+    bodies_checked: bool,
 ) -> Result<Vec<u8>, String> {
-    let d = crate::erasure::decode_pack(id, k, m, shards).map_err(|e| e.to_string())?;
+    let decode = if bodies_checked {
+        crate::erasure::decode_opened_pack
+    } else {
+        crate::erasure::decode_pack
+    };
+    let d = decode(id, k, m, shards).map_err(|e| e.to_string())?;
     if d.data.len() as u64 != pack_len || !id_matches(&d.data, id) {
         return Err("decoded pack does not match its id".to_owned());
     }

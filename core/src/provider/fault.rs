@@ -36,6 +36,7 @@ pub struct FaultyProvider {
     calls: AtomicU64,
     writes: AtomicU64,
     reads: AtomicU64,
+    shard_reads: AtomicU64,
     bytes_read: AtomicU64,
 }
 
@@ -108,6 +109,7 @@ impl FaultyProvider {
             calls: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             reads: AtomicU64::new(0),
+            shard_reads: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
         }
     }
@@ -194,6 +196,12 @@ impl FaultyProvider {
         self.reads.load(Ordering::SeqCst)
     }
 
+    /// `get` calls for shard objects (keys under `packs/`), including
+    /// failed ones: what a restore asks of a location for data alone.
+    pub fn shard_reads(&self) -> u64 {
+        self.shard_reads.load(Ordering::SeqCst)
+    }
+
     /// Bytes returned by successful `get` calls.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read.load(Ordering::SeqCst)
@@ -274,6 +282,9 @@ impl StorageProvider for FaultyProvider {
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> ProviderResult<Bytes> {
+        if key.starts_with(crate::repo::PACK_PREFIX) {
+            self.shard_reads.fetch_add(1, Ordering::SeqCst);
+        }
         self.before(Kind::Read).await?;
         let data = self.inner.get(key, range).await?;
         self.bytes_read
