@@ -1,6 +1,6 @@
-//! Repository format 3 (compressed chunks and metadata, manifests in shared
-//! parts) on real folders, and a version-2 repository still written as
-//! version 2.
+//! Repository formats 3 and 4 (compressed chunks and metadata, manifests in
+//! shared parts; BLAKE3 file digests from 4) on real folders, and older
+//! repositories still written as their version says.
 
 use std::fs;
 use std::path::Path;
@@ -129,18 +129,29 @@ async fn documents_are_stored_compressed_and_manifest_parts_are_shared() {
     restore_and_compare(&fresh, &src, &repo.path("dest2")).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_version_2_repository_is_still_written_as_version_2() {
-    let repo = TestRepo::new(5);
-    drop(repo.engine().await);
+/// Rewrites every location's config to an older format `version`.
+fn downgrade(repo: &TestRepo, version: u32) {
     for l in &repo.locations {
         let path = l.join("config");
         let mut config: serde_json::Value =
             serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        assert_eq!(config["version"], 3);
-        config["version"] = 2.into();
+        assert_eq!(config["version"], 4);
+        config["version"] = version.into();
         fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
     }
+}
+
+fn config_version(repo: &TestRepo) -> serde_json::Value {
+    let config: serde_json::Value =
+        serde_json::from_slice(&fs::read(repo.locations[0].join("config")).unwrap()).unwrap();
+    config["version"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_repository_is_still_written_as_version_2() {
+    let repo = TestRepo::new(5);
+    drop(repo.engine().await);
+    downgrade(&repo, 2);
     let src = repo.path("src");
     wedding(&src);
     let text = text_bytes(&src);
@@ -160,7 +171,29 @@ async fn a_version_2_repository_is_still_written_as_version_2() {
     // One whole manifest, on each of the five locations.
     assert_eq!(stored(&repo, "manifests").1, 5);
     restore_and_compare(&engine, &src, &repo.path("dest")).await;
-    let config: serde_json::Value =
-        serde_json::from_slice(&fs::read(repo.locations[0].join("config")).unwrap()).unwrap();
-    assert_eq!(config["version"], 2, "the config was rewritten");
+    assert_eq!(config_version(&repo), 2, "the config was rewritten");
+}
+
+/// A version-3 repository (SHA-256 file digests) keeps its version, and its
+/// files, checked by SHA-256, restore from a fresh engine too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_repository_restores_by_sha256() {
+    let repo = TestRepo::new(5);
+    drop(repo.engine().await);
+    downgrade(&repo, 3);
+    let src = repo.path("src");
+    wedding(&src);
+    let engine = Engine::open(repo.config("state-v3"))
+        .await
+        .expect("open version 3");
+    engine
+        .create_backup(WeddingBackupRequest::directory("w", &src))
+        .await
+        .expect("backup");
+    restore_and_compare(&engine, &src, &repo.path("dest")).await;
+    let fresh = Engine::open(repo.config("state-v3b"))
+        .await
+        .expect("reopen");
+    restore_and_compare(&fresh, &src, &repo.path("dest2")).await;
+    assert_eq!(config_version(&repo), 3, "the config was rewritten");
 }

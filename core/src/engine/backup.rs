@@ -137,6 +137,7 @@ pub(super) async fn create_backup(
             ctime_ns: se.ctime_ns,
             class: FileClass::Other,
             sha256: None,
+            blake3: None,
             chunks: Vec::new(),
         };
         let content = match &se.kind {
@@ -169,6 +170,7 @@ pub(super) async fn create_backup(
                 kind: EntryKind::File,
                 class: p.class,
                 sha256: p.sha256.clone(),
+                blake3: p.blake3.clone(),
                 chunks: p.chunks.clone(),
                 ..base
             }));
@@ -237,7 +239,7 @@ pub(super) async fn create_backup(
                 if let Some(e) = entries[slot].as_mut() {
                     e.size = o.size;
                     e.class = o.class;
-                    e.sha256 = Some(o.sha256);
+                    e.set_digest(inner.repo.file_digest(), o.digest);
                     e.chunks = o.chunks;
                 }
                 stats.files_read += 1;

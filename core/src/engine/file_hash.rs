@@ -1,5 +1,6 @@
-//! The end-to-end check of a restored file, hashed as its chunks are
-//! written rather than read back whole afterwards.
+//! The end-to-end check of a restored file (its whole-file digest, SHA-256
+//! or BLAKE3 by repository format), hashed as its chunks are written rather
+//! than read back whole afterwards.
 //!
 //! Chunks reach a file in whatever order their packs arrive. A chunk that
 //! starts where the hash has got to is hashed from memory, just after it is
@@ -15,19 +16,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
+use crate::snapshot::{FileDigest, FileHasher};
 
-/// The running SHA-256 of one file being restored.
-#[derive(Default)]
+/// The running digest of one file being restored.
 pub(super) struct OrderedHash {
     state: Mutex<State>,
 }
 
-#[derive(Default)]
 struct State {
-    hasher: Sha256,
+    /// `None` once finished.
+    hasher: Option<FileHasher>,
     /// Bytes `0..hashed` are in the hash.
     hashed: u64,
     /// Written past a gap, not hashed yet: offset → length.
@@ -38,13 +37,24 @@ struct State {
 }
 
 impl OrderedHash {
+    pub(super) fn new(kind: FileDigest) -> OrderedHash {
+        OrderedHash {
+            state: Mutex::new(State {
+                hasher: Some(FileHasher::new(kind)),
+                hashed: 0,
+                ahead: BTreeMap::new(),
+                unusable: false,
+            }),
+        }
+    }
+
     /// `data` has just been written at `offset` of the file at `path`.
     pub(super) fn wrote(&self, path: &Path, offset: u64, data: &[u8]) -> Result<()> {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let st = &mut *guard;
-        if st.unusable {
+        let Some(hasher) = st.hasher.as_mut().filter(|_| !st.unusable) else {
             return Ok(());
-        }
+        };
         if offset != st.hashed {
             if offset > st.hashed && !st.ahead.contains_key(&offset) {
                 st.ahead.insert(offset, data.len() as u64);
@@ -53,12 +63,12 @@ impl OrderedHash {
             }
             return Ok(());
         }
-        st.hasher.update(data);
+        hasher.update(data);
         st.hashed += data.len() as u64;
         let mut buf = Vec::new();
         while let Some(len) = st.ahead.remove(&st.hashed) {
             read_back(path, st.hashed, len, &mut buf)?;
-            st.hasher.update(&buf);
+            hasher.update(&buf);
             st.hashed += len;
         }
         if st
@@ -78,7 +88,7 @@ impl OrderedHash {
         if st.unusable || st.hashed != size || !st.ahead.is_empty() {
             return None;
         }
-        Some(hex::encode(std::mem::take(&mut st.hasher).finalize()))
+        st.hasher.take().map(FileHasher::finish)
     }
 }
 
@@ -103,12 +113,12 @@ fn read_exact_at(mut f: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io:
     f.read_exact(buf)
 }
 
-/// SHA-256 of a whole file, read back: for a file whose writes could not be
-/// hashed in order.
-pub(super) fn hash_file(path: &Path) -> Result<String> {
+/// The digest of a whole file, read back: for a file whose writes could not
+/// be hashed in order.
+pub(super) fn hash_file(path: &Path, kind: FileDigest) -> Result<String> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = Sha256::new();
+    let mut h = FileHasher::new(kind);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = match f.read(&mut buf) {
@@ -119,12 +129,13 @@ pub(super) fn hash_file(path: &Path) -> Result<String> {
         };
         h.update(&buf[..n]);
     }
-    Ok(hex::encode(h.finalize()))
+    Ok(h.finish())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     fn sha(data: &[u8]) -> String {
         hex::encode(Sha256::digest(data))
@@ -137,7 +148,7 @@ mod tests {
         let path = dir.path().join("f");
         let f = std::fs::File::create(&path).unwrap();
         f.set_len(data.len() as u64).unwrap();
-        let h = OrderedHash::default();
+        let h = OrderedHash::new(FileDigest::Sha256);
         for &(o, l) in pieces {
             std::os::unix::fs::FileExt::write_all_at(&f, &data[o..o + l], o as u64).unwrap();
             h.wrote(&path, o as u64, &data[o..o + l]).unwrap();
@@ -175,7 +186,7 @@ mod tests {
         let f = std::fs::File::create(&path).unwrap();
         use std::os::unix::fs::FileExt;
         f.write_all_at(&data[32..], 32).unwrap();
-        let h = OrderedHash::default();
+        let h = OrderedHash::new(FileDigest::Sha256);
         h.wrote(&path, 32, &data[32..]).unwrap();
         f.write_all_at(&[0u8], 40).unwrap();
         f.write_all_at(&data[..32], 0).unwrap();
@@ -189,6 +200,10 @@ mod tests {
         let path = dir.path().join("f");
         let data = vec![3u8; (1 << 20) + 17];
         std::fs::write(&path, &data).unwrap();
-        assert_eq!(hash_file(&path).unwrap(), sha(&data));
+        assert_eq!(hash_file(&path, FileDigest::Sha256).unwrap(), sha(&data));
+        assert_eq!(
+            hash_file(&path, FileDigest::Blake3).unwrap(),
+            blake3::hash(&data).to_hex().to_string()
+        );
     }
 }

@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::future::join_all;
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use super::packer::{lock, EncodedPack, PackStream, Packer, Stopped, PACKS_IN_FLIGHT};
@@ -30,7 +29,7 @@ use crate::pack::compress::ChunkCompressor;
 use crate::placement::{Candidate, RedundancyProfile};
 use crate::provider::{Location, ProviderError};
 use crate::repo::shard_key;
-use crate::snapshot::{ChunkRef, PackRecord};
+use crate::snapshot::{ChunkRef, FileHasher, PackRecord};
 
 /// Files read at once (the machines this runs on have two cores or more;
 /// each worker keeps one core busy chunking, hashing and sealing).
@@ -44,7 +43,8 @@ pub(super) struct FileJob {
 /// What reading a file produced.
 #[derive(Debug)]
 pub(super) struct FileOutcome {
-    pub sha256: String,
+    /// Hex whole-file digest, of the kind the repository keeps.
+    pub digest: String,
     pub chunks: Vec<ChunkRef>,
     pub class: FileClass,
     pub size: u64,
@@ -189,7 +189,7 @@ impl Worker<'_> {
             count: &stats.bytes_read,
         };
         let mut chunker = Chunker::new(reader, inner.repo.chunker, std::mem::take(read_buf));
-        let mut sha = Sha256::new();
+        let mut digest = FileHasher::new(inner.repo.file_digest());
         let mut refs = Vec::new();
         let mut class = None;
         let mut size = 0u64;
@@ -197,7 +197,7 @@ impl Worker<'_> {
             if class.is_none() {
                 class = Some(classify(&data[..data.len().min(SNIFF_LEN)], &job.name));
             }
-            sha.update(data);
+            digest.update(data);
             size += data.len() as u64;
             let id = keys.chunk_id(data);
             refs.push(ChunkRef {
@@ -223,7 +223,7 @@ impl Worker<'_> {
         }
         *read_buf = chunker.into_buffer();
         Ok(FileOutcome {
-            sha256: hex::encode(sha.finalize()),
+            digest: digest.finish(),
             chunks: refs,
             class: class.unwrap_or_else(|| classify(b"", &job.name)),
             size,

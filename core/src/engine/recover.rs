@@ -25,7 +25,9 @@ use crate::crypto::wedding::DomainKeys;
 use crate::error::{Error, Result};
 use crate::pack::open_chunk_into;
 use crate::repo::MANIFEST_PREFIX;
-use crate::snapshot::{safe_components, Entry, EntryKind, Manifest, PackRecord, SnapshotRecord};
+use crate::snapshot::{
+    safe_components, Entry, EntryKind, FileDigest, Manifest, PackRecord, SnapshotRecord,
+};
 
 /// Bytes of packs being read at once, and how long before a slow read is
 /// hedged, by urgency. Far locations (150 ms round trips) need many bytes in
@@ -247,7 +249,10 @@ async fn restore_into(
     }
     let files = Arc::new(FileChecks {
         done: files.iter().map(|_| AtomicBool::new(false)).collect(),
-        hashes: files.iter().map(|_| OrderedHash::default()).collect(),
+        hashes: files
+            .iter()
+            .map(|e| OrderedHash::new(e.digest().map_or(FileDigest::Sha256, |(k, _)| k)))
+            .collect(),
         entries: files.iter().map(|e| (*e).clone()).collect(),
         paths,
     });
@@ -329,19 +334,27 @@ struct FileChecks {
 }
 
 impl FileChecks {
-    /// End to end: file `i`, as written, hashes to the manifest's SHA-256;
-    /// then its times and mode are set (no write comes after this).
+    /// End to end: file `i`, as written, hashes to the manifest's digest
+    /// (SHA-256 or BLAKE3); then its times and mode are set (no write comes
+    /// after this).
     fn check(&self, i: usize) -> Result<()> {
         let (path, e) = (&self.paths[i], &self.entries[i]);
-        let digest = match self.hashes[i].finish(e.size) {
-            Some(d) => d,
-            None => hash_file(path)?,
-        };
-        if Some(&digest) != e.sha256.as_ref() {
+        let Some((kind, want)) = e.digest() else {
             return Err(Error::corrupt(
                 "-",
                 &e.path,
-                "restored file does not match the SHA-256 recorded at backup",
+                "manifest has no digest for this file",
+            ));
+        };
+        let digest = match self.hashes[i].finish(e.size) {
+            Some(d) => d,
+            None => hash_file(path, kind)?,
+        };
+        if digest != want {
+            return Err(Error::corrupt(
+                "-",
+                &e.path,
+                "restored file does not match the digest recorded at backup",
             ));
         }
         set_file_metadata(path, e);

@@ -24,13 +24,19 @@ fn config(providers: &[Arc<MemoryProvider>], state: &std::path::Path) -> EngineC
     cfg
 }
 
-/// A manifest that names `../` or absolute paths, sealed with the right
-/// key and committed like a real one, is refused before anything is written.
-#[tokio::test]
-async fn crafted_manifest_with_escaping_paths_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+/// Three memory locations and an engine on them holding one backup of wedding `w`
+/// (one file, `data`), with that backup's record and manifest.
+async fn one_file_wedding(
+    dir: &std::path::Path,
+    data: &[u8],
+) -> (
+    Vec<Arc<MemoryProvider>>,
+    Engine,
+    crate::snapshot::SnapshotRecord,
+    Manifest,
+) {
     let providers: Vec<_> = (0..3).map(|_| Arc::new(MemoryProvider::new())).collect();
-    let engine = Engine::open(config(&providers, &dir.path().join("s")))
+    let engine = Engine::open(config(&providers, &dir.join("s")))
         .await
         .unwrap();
     let mut req = WeddingBackupRequest::directory("w", "unused");
@@ -38,20 +44,49 @@ async fn crafted_manifest_with_escaping_paths_is_refused() {
         items: vec![SourceItem {
             name: "ok.txt".into(),
             path: None,
-            data: Some(b"fine".to_vec()),
+            data: Some(data.to_vec()),
         }],
     };
     engine.create_backup(req).await.unwrap();
     let inner = &engine.inner;
-    let (_, record) = inner
+    let record = inner
         .catalog
         .read()
         .await
         .latest("w", None)
-        .map(|(i, r)| (i.clone(), r.clone()))
-        .unwrap();
+        .unwrap()
+        .1
+        .clone();
     let keys = super::keys::repository_keys(inner);
-    let good = recover::load_manifest(inner, &record, &keys).await.unwrap();
+    let manifest = recover::load_manifest(inner, &record, &keys).await.unwrap();
+    (providers, engine, record, manifest)
+}
+
+/// A format-4 manifest keeps each file's BLAKE3, not its SHA-256.
+#[tokio::test]
+async fn files_carry_the_digest_of_their_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"the first dance, 21:40";
+    let (_, engine, _, manifest) = one_file_wedding(dir.path(), data).await;
+    let inner = &engine.inner;
+    assert_eq!(inner.repo.version, crate::repo::FORMAT_VERSION);
+    let file = manifest
+        .entries
+        .iter()
+        .find(|e| e.kind == EntryKind::File)
+        .unwrap();
+    assert_eq!(file.blake3, Some(blake3::hash(data).to_hex().to_string()));
+    assert_eq!(file.sha256, None);
+}
+
+/// A manifest that names `../` or absolute paths, sealed with the right
+/// key and committed like a real one, is refused before anything is written.
+#[tokio::test]
+async fn crafted_manifest_with_escaping_paths_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (providers, engine, record, good) = one_file_wedding(dir.path(), b"fine").await;
+    let inner = &engine.inner;
+    let keys = super::keys::repository_keys(inner);
     let template = good
         .entries
         .iter()

@@ -26,7 +26,8 @@ use sha2::{Digest, Sha256};
 /// Older repositories still open, and are written as their version says
 /// (uncompressed), so the builds that made them can still read them. An
 /// older reader refuses a newer repository rather than misread it.
-pub(crate) const FORMAT_VERSION: u32 = 3;
+/// Version 4 keeps a BLAKE3 digest of each whole file instead of SHA-256.
+pub(crate) const FORMAT_VERSION: u32 = 4;
 
 /// Oldest repository format version this build opens.
 pub(crate) const OLDEST_FORMAT_VERSION: u32 = 1;
@@ -148,6 +149,14 @@ impl RepoConfig {
         self.version >= 3
     }
 
+    /// The whole-file digest manifests keep (BLAKE3 from format 4 on).
+    pub(crate) fn file_digest(&self) -> crate::snapshot::FileDigest {
+        match self.version {
+            v if v >= 4 => crate::snapshot::FileDigest::Blake3,
+            _ => crate::snapshot::FileDigest::Sha256,
+        }
+    }
+
     /// How this repository names chunks (HMAC-SHA256 when the config does not say).
     pub(crate) fn id_hash(&self) -> ChunkIdHash {
         self.chunk_id_hash.unwrap_or(ChunkIdHash::HmacSha256)
@@ -193,6 +202,25 @@ impl MetaKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::FileDigest;
+
+    #[test]
+    fn file_digests_are_sha256_until_format_4() {
+        let v1 = r#"{"version":1,"repoId":"ab","createdAt":"2026-11-01T00:00:00Z",
+            "chunker":{"minSize":524288,"avgSize":1048576,"maxSize":8388608}}"#;
+        let cfg: RepoConfig = serde_json::from_str(v1).unwrap();
+        for (version, want) in [
+            (1, FileDigest::Sha256),
+            (3, FileDigest::Sha256),
+            (4, FileDigest::Blake3),
+        ] {
+            let c = RepoConfig {
+                version,
+                ..cfg.clone()
+            };
+            assert_eq!(c.file_digest(), want, "version {version}");
+        }
+    }
 
     #[test]
     fn a_version_1_config_names_chunks_with_hmac_sha256() {

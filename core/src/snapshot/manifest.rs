@@ -33,9 +33,12 @@ pub(crate) struct Entry {
     pub ctime_ns: i128,
     #[serde(default = "other")]
     pub class: FileClass,
-    /// Hex SHA-256 of the whole content (files only).
+    /// Hex SHA-256 of the whole content (files, formats 1 to 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Hex BLAKE3 of the whole content (files, format 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunks: Vec<ChunkRef>,
 }
@@ -63,6 +66,23 @@ pub(crate) struct ChunkRef {
 }
 
 impl Entry {
+    /// The whole-file digest recorded at backup: its kind and hex value.
+    pub(crate) fn digest(&self) -> Option<(super::FileDigest, &str)> {
+        match (&self.blake3, &self.sha256) {
+            (Some(b), _) => Some((super::FileDigest::Blake3, b)),
+            (None, Some(s)) => Some((super::FileDigest::Sha256, s)),
+            (None, None) => None,
+        }
+    }
+
+    /// Records the whole-file digest of the kind the repository keeps.
+    pub(crate) fn set_digest(&mut self, kind: super::FileDigest, hex: String) {
+        match kind {
+            super::FileDigest::Sha256 => self.sha256 = Some(hex),
+            super::FileDigest::Blake3 => self.blake3 = Some(hex),
+        }
+    }
+
     /// The path's components, checked: relative, no `.`/`..`/empty parts,
     /// no NUL or backslash. A manifest that fails this is refused, never
     /// written anywhere.
@@ -157,6 +177,7 @@ mod tests {
             ctime_ns: 0,
             class: FileClass::Other,
             sha256: None,
+            blake3: None,
             chunks: vec![],
         }
     }

@@ -90,6 +90,7 @@ mod tests {
             ctime_ns: 0,
             class: crate::api::FileClass::Other,
             sha256: None,
+            blake3: None,
             chunks: Vec::new(),
         }
     }
