@@ -42,6 +42,9 @@ fn stages(c: &mut Criterion) {
     g.bench_function("file_hash_sha256_16MiB", |b| {
         b.iter(|| bench::file_hash(black_box(&input)))
     });
+    g.bench_function("file_hash_blake3_16MiB", |b| {
+        b.iter(|| bench::file_hash_blake3(black_box(&input)))
+    });
     g.bench_function("shard_digest_blake3_16MiB", |b| {
         b.iter(|| bench::shard_digest(black_box(&input)))
     });

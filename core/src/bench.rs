@@ -27,10 +27,15 @@ pub fn chunk_id_blake3(key: [u8; 32], data: &[u8]) -> [u8; 32] {
     crate::crypto::wedding::DomainKeys::repository_from_key(key).chunk_id(data)
 }
 
-/// The whole-file hash kept in manifests: SHA-256.
+/// The whole-file hash manifests kept before format 4: SHA-256.
 pub fn file_hash(data: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(data).into()
+}
+
+/// The whole-file hash format-4 manifests keep: BLAKE3.
+pub fn file_hash_blake3(data: &[u8]) -> [u8; 32] {
+    blake3::hash(data).into()
 }
 
 /// A shard body's digest as this build writes it (BLAKE3).

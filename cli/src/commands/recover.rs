@@ -35,7 +35,7 @@ pub fn summary(r: &RecoveryResult) -> String {
     format!(
         "recovered wedding {w} into {dest} in {t}\n\
          \x20 snapshot    {id} of {time} ({data})\n\
-         \x20 files       {files} files, {size}, {verified} checked against their SHA-256\n\
+         \x20 files       {files} files, {size}, {verified} checked against their digest\n\
          \x20 read from   {locs} ({packs} packs, urgency {urgency})\n\
          \x20 repaired    {rebuilt} of {packs} packs rebuilt from parity on the fly, {bad} bad shard(s) met\n\
          \x20 speed       {speed}\n",

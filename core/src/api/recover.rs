@@ -110,7 +110,8 @@ pub struct RecoveryResult {
     pub bad_shards: Vec<BadShard>,
     /// Chunks whose id and authentication tag were checked.
     pub chunks_verified: u64,
-    /// Files whose SHA-256 was checked against the manifest after writing.
+    /// Files whose whole-file digest (BLAKE3, or SHA-256 in repositories
+    /// before format 4), computed as they were written, matched the manifest.
     pub files_verified: u64,
 }
 

@@ -34,7 +34,8 @@ pub(super) struct FetchFailed {
 
 /// Until the first shard of a pack arrives, a spare is started only after
 /// this many `hedge_after`s: before then nothing tells a slow location from
-/// a busy disk.
+/// a busy disk. (A pack of one data shard has no siblings to compare with
+/// and hedges after `hedge_after`.)
 const HEDGE_BEFORE_ANY_ANSWER: u32 = 8;
 
 /// Reads one pack. Data shards on reachable locations are asked first
@@ -44,7 +45,8 @@ const HEDGE_BEFORE_ANY_ANSWER: u32 = 8;
 /// A slow read is hedged against its siblings, not against the clock: once
 /// a good shard has arrived, a spare starts if no other arrives within
 /// `hedge_after` or within as long again as the pack has waited so far,
-/// whichever is longer. The shards of a pack are asked at the same moment,
+/// whichever is longer; after each spare the same wait applies again, so a
+/// spare has time to arrive before the next is started. The shards of a pack are asked at the same moment,
 /// so a location that lags them is slow; shards that all wait in the same
 /// queue (a busy disk, many packs in flight) arrive together and start no
 /// spare. A fixed timer hedged most packs of a cold-cache local restore and
@@ -92,10 +94,20 @@ pub(super) async fn fetch_pack(
     let mut read_from = Vec::new();
     let mut good = 0;
     let started = tokio::time::Instant::now();
-    let hedge = tokio::time::sleep(hedge_after * HEDGE_BEFORE_ANY_ANSWER);
+    let next_hedge = || {
+        let now = tokio::time::Instant::now();
+        now + hedge_after.max(now - started)
+    };
+    let before_any = match k {
+        1 => hedge_after,
+        _ => hedge_after * HEDGE_BEFORE_ANY_ANSWER,
+    };
+    let hedge = tokio::time::sleep(before_any);
     tokio::pin!(hedge);
     while good < k {
         tokio::select! {
+            // Arrivals first: a shard that is already here is not hedged.
+            biased;
             next = pending.next() => {
                 let Some((i, loc, key, r)) = next else {
                     return Err(FetchFailed { bad, good });
@@ -106,8 +118,7 @@ pub(super) async fn fetch_pack(
                         shards[i] = Some(bytes);
                         read_from.push(loc);
                         good += 1;
-                        let now = tokio::time::Instant::now();
-                        hedge.as_mut().reset(now + hedge_after.max(now - started));
+                        hedge.as_mut().reset(next_hedge());
                     }
                     Err(reason) => {
                         tracing::warn!(location = %loc, object = %key, %reason, "bad shard, trying another");
@@ -123,7 +134,7 @@ pub(super) async fn fetch_pack(
                     tracing::debug!(pack = %pack.id, shard = j, "hedging a slow read");
                     pending.push(fetch(j));
                 }
-                hedge.as_mut().reset(tokio::time::Instant::now() + hedge_after);
+                hedge.as_mut().reset(next_hedge());
             }
         }
     }

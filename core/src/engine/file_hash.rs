@@ -132,7 +132,7 @@ pub(super) fn hash_file(path: &Path, kind: FileDigest) -> Result<String> {
     Ok(h.finish())
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use sha2::{Digest, Sha256};

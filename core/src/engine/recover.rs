@@ -329,7 +329,7 @@ struct FileChecks {
     entries: Vec<Entry>,
     paths: Vec<PathBuf>,
     done: Vec<AtomicBool>,
-    /// Each file's SHA-256, hashed as its chunks are written.
+    /// Each file's digest, hashed as its chunks are written.
     hashes: Vec<OrderedHash>,
 }
 

@@ -55,13 +55,20 @@ impl Staging {
         components.iter().fold(self.dir.clone(), |p, c| p.join(c))
     }
 
-    /// Creates an empty file of `size` bytes in staging.
+    /// Creates an empty file of `size` bytes in staging. Staging is new, so
+    /// the file must not exist: two manifest paths that name one file (on a
+    /// case-insensitive or normalising destination) fail here, before
+    /// anything is written, rather than share it.
     pub(super) fn prepare_file(&self, components: &[&str], size: u64) -> Result<PathBuf> {
         let path = self.staged(components);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        let f = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
         f.set_len(size).map_err(|e| Error::io(&path, e))?;
         Ok(path)
     }

@@ -25,10 +25,12 @@ fn config(providers: &[Arc<MemoryProvider>], state: &std::path::Path) -> EngineC
 }
 
 /// Three memory locations and an engine on them holding one backup of wedding `w`
-/// (one file, `data`), with that backup's record and manifest.
+/// (one file, `data`), with that backup's record and manifest. `version`
+/// rewrites the repository's format version before the backup.
 async fn one_file_wedding(
     dir: &std::path::Path,
     data: &[u8],
+    version: Option<u32>,
 ) -> (
     Vec<Arc<MemoryProvider>>,
     Engine,
@@ -36,9 +38,23 @@ async fn one_file_wedding(
     Manifest,
 ) {
     let providers: Vec<_> = (0..3).map(|_| Arc::new(MemoryProvider::new())).collect();
-    let engine = Engine::open(config(&providers, &dir.join("s")))
+    let mut engine = Engine::open(config(&providers, &dir.join("s")))
         .await
         .unwrap();
+    if let Some(v) = version {
+        drop(engine);
+        for p in &providers {
+            let mut cfg: serde_json::Value =
+                serde_json::from_slice(&p.get(crate::repo::CONFIG_KEY, None).await.unwrap())
+                    .unwrap();
+            cfg["version"] = v.into();
+            let bytes = serde_json::to_vec(&cfg).unwrap();
+            p.put(crate::repo::CONFIG_KEY, bytes.into()).await.unwrap();
+        }
+        engine = Engine::open(config(&providers, &dir.join("s-old")))
+            .await
+            .unwrap();
+    }
     let mut req = WeddingBackupRequest::directory("w", "unused");
     req.source = BackupSource::Items {
         items: vec![SourceItem {
@@ -62,21 +78,29 @@ async fn one_file_wedding(
     (providers, engine, record, manifest)
 }
 
-/// A format-4 manifest keeps each file's BLAKE3, not its SHA-256.
+/// A format-4 manifest keeps each file's BLAKE3, not its SHA-256; a
+/// format-3 one its SHA-256, not its BLAKE3.
 #[tokio::test]
 async fn files_carry_the_digest_of_their_format() {
-    let dir = tempfile::tempdir().unwrap();
+    use sha2::Digest;
     let data = b"the first dance, 21:40";
-    let (_, engine, _, manifest) = one_file_wedding(dir.path(), data).await;
-    let inner = &engine.inner;
-    assert_eq!(inner.repo.version, crate::repo::FORMAT_VERSION);
-    let file = manifest
-        .entries
-        .iter()
-        .find(|e| e.kind == EntryKind::File)
-        .unwrap();
-    assert_eq!(file.blake3, Some(blake3::hash(data).to_hex().to_string()));
-    assert_eq!(file.sha256, None);
+    for version in [None, Some(3)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, engine, _, manifest) = one_file_wedding(dir.path(), data, version).await;
+        let want = version.unwrap_or(crate::repo::FORMAT_VERSION);
+        assert_eq!(engine.inner.repo.version, want);
+        let file = manifest
+            .entries
+            .iter()
+            .find(|e| e.kind == EntryKind::File)
+            .unwrap();
+        let blake3 = blake3::hash(data).to_hex().to_string();
+        let sha256 = hex::encode(sha2::Sha256::digest(data));
+        match want {
+            4 => assert_eq!((&file.blake3, &file.sha256), (&Some(blake3), &None)),
+            _ => assert_eq!((&file.blake3, &file.sha256), (&None, &Some(sha256))),
+        }
+    }
 }
 
 /// A manifest that names `../` or absolute paths, sealed with the right
@@ -84,7 +108,7 @@ async fn files_carry_the_digest_of_their_format() {
 #[tokio::test]
 async fn crafted_manifest_with_escaping_paths_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (providers, engine, record, good) = one_file_wedding(dir.path(), b"fine").await;
+    let (providers, engine, record, good) = one_file_wedding(dir.path(), b"fine", None).await;
     let inner = &engine.inner;
     let keys = super::keys::repository_keys(inner);
     let template = good

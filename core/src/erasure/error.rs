@@ -38,8 +38,9 @@ pub enum ErasureError {
     #[error("invalid shard header: {0}")]
     InvalidHeader(String),
 
-    /// The body does not match the SHA-256 recorded in the header (bit rot in the body).
-    #[error("shard body does not match the SHA-256 in its header")]
+    /// The body does not match the digest recorded in the header (BLAKE3;
+    /// SHA-256 in shard format 1): bit rot in the body.
+    #[error("shard body does not match the digest in its header")]
     BodyHashMismatch,
 
     /// The body is not as long as the header says (truncated or extended object).

@@ -185,7 +185,7 @@ pub(crate) fn read_header(pack: &[u8], key: &SecretKey) -> Result<Vec<ChunkEntry
 
 /// Opens one sealed chunk of a pack: its tag (which binds its id) and its
 /// length, inflating a compressed chunk. A restore relies on this and on
-/// the whole-file SHA-256 after.
+/// the whole-file digest.
 pub(crate) fn open_chunk(
     pack: &[u8],
     entry: &ChunkEntry,

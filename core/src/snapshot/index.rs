@@ -25,7 +25,8 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PackRecord {
-    /// Hex SHA-256 of the pack bytes.
+    /// Hex pack id: SHA-256 of the pack's trailer (of all its bytes for
+    /// packs written before trailer ids; see `pack::id_matches`).
     pub id: String,
     pub k: usize,
     pub m: usize,
@@ -42,7 +43,7 @@ pub(crate) struct PackRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ChunkEntry {
-    /// Hex chunk id (keyed SHA-256 of the plaintext).
+    /// Hex chunk id (keyed BLAKE3 of the plaintext; HMAC-SHA256 in format 1).
     pub id: String,
     /// Offset of the sealed chunk in the pack.
     pub offset: u64,

@@ -52,7 +52,7 @@ pub struct DrillReport {
     pub error: Option<String>,
     /// Files restored.
     pub files: u64,
-    /// Files whose SHA-256 matched the manifest.
+    /// Files whose whole-file digest matched the manifest.
     pub files_verified: u64,
     /// Chunks decrypted and checked.
     pub chunks_verified: u64,
