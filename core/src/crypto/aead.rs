@@ -137,6 +137,20 @@ pub(crate) fn open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>
     Ok(out)
 }
 
+/// [`open`] in place: `sealed` (format byte, nonce, ciphertext, tag) is
+/// overwritten, and the plaintext, a part of it, is returned.
+pub(crate) fn open_in_place<'a>(
+    key: &SecretKey,
+    aad: &[u8],
+    sealed: &'a mut [u8],
+) -> Result<&'a [u8], CryptoError> {
+    let nonce = sealed_nonce(sealed)?;
+    key.cipher()?
+        .open_in_place(nonce, Aad::from(aad), &mut sealed[1 + NONCE_LEN..])
+        .map(|plain| &*plain)
+        .map_err(|_| CryptoError::Authentication)
+}
+
 /// [`open`] into `out` (cleared first), reusing its allocation.
 pub(crate) fn open_into(
     key: &SecretKey,
@@ -145,18 +159,11 @@ pub(crate) fn open_into(
     out: &mut Vec<u8>,
 ) -> Result<(), CryptoError> {
     out.clear();
-    if sealed.len() < SEAL_OVERHEAD {
-        return Err(CryptoError::Truncated);
-    }
-    if sealed[0] != FORMAT_AES256GCM {
-        return Err(CryptoError::UnknownFormat(sealed[0]));
-    }
+    let nonce = sealed_nonce(sealed)?;
     let cipher = key.cipher()?;
-    let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
     out.extend_from_slice(&sealed[1 + NONCE_LEN..]);
     let plain_len = cipher
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), out)
+        .open_in_place(nonce, Aad::from(aad), out)
         .map(|plain| plain.len());
     match plain_len {
         Ok(len) => {
@@ -168,6 +175,19 @@ pub(crate) fn open_into(
             Err(CryptoError::Authentication)
         }
     }
+}
+
+/// Checks a sealed object's length and format byte; returns its nonce.
+fn sealed_nonce(sealed: &[u8]) -> Result<Nonce, CryptoError> {
+    if sealed.len() < SEAL_OVERHEAD {
+        return Err(CryptoError::Truncated);
+    }
+    if sealed[0] != FORMAT_AES256GCM {
+        return Err(CryptoError::UnknownFormat(sealed[0]));
+    }
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
+    Ok(Nonce::assume_unique_for_key(nonce))
 }
 
 #[cfg(test)]

@@ -51,10 +51,14 @@ const HEDGE_BEFORE_ANY_ANSWER: u32 = 8;
 /// queue (a busy disk, many packs in flight) arrive together and start no
 /// spare. A fixed timer hedged most packs of a cold-cache local restore and
 /// read up to 5/3 of the data for nothing.
+///
+/// The pack is decoded into `reuse` (a buffer from an earlier pack, or
+/// empty).
 pub(super) async fn fetch_pack(
     inner: &Inner,
     pack: &PackRecord,
     hedge_after: Duration,
+    reuse: Vec<u8>,
 ) -> std::result::Result<FetchedPack, FetchFailed> {
     let (k, n) = (pack.k, pack.k + pack.m);
     let mut expected_id = [0u8; 32];
@@ -143,7 +147,7 @@ pub(super) async fn fetch_pack(
     let pack_len = pack.pack_len;
     let decoded = tokio::task::spawn_blocking(move || {
         // Every shard passed `check_shard` (its body digest) on arrival.
-        crate::pack::decode_verified(&expected_id, k, n - k, &shards, pack_len, true)
+        crate::pack::decode_verified(&expected_id, k, n - k, &shards, pack_len, Some(reuse))
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));

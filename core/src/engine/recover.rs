@@ -23,7 +23,7 @@ use crate::api::{
 };
 use crate::crypto::wedding::DomainKeys;
 use crate::error::{Error, Result};
-use crate::pack::open_chunk_into;
+use crate::pack::open_chunk_in_place;
 use crate::repo::MANIFEST_PREFIX;
 use crate::snapshot::{
     safe_components, Entry, EntryKind, FileDigest, Manifest, PackRecord, SnapshotRecord,
@@ -258,19 +258,23 @@ async fn restore_into(
     });
     let (budget, hedge) = read_plan(req.urgency);
     let concurrency = packs_at_once(budget, &plan);
+    let buffers = Arc::new(PackBuffers::default());
     let results: Vec<Result<(super::fetch::FetchedPack, u64)>> = stream::iter(plan.into_values())
         .map(|(pack, uses)| {
             let files = files.clone();
             let keys = keys.clone();
             let counters = counters.clone();
+            let buffers = buffers.clone();
             async move {
-                let fetched = fetch_pack(inner, &pack, hedge).await.map_err(|f| {
-                    let files: std::collections::HashSet<usize> =
-                        uses.values().flatten().map(|u| u.file).collect();
-                    unrecoverable(wedding, &pack, &f, files.len())
-                })?;
+                let fetched = fetch_pack(inner, &pack, hedge, buffers.take())
+                    .await
+                    .map_err(|f| {
+                        let files: std::collections::HashSet<usize> =
+                            uses.values().flatten().map(|u| u.file).collect();
+                        unrecoverable(wedding, &pack, &f, files.len())
+                    })?;
                 let (fetched, verified) = tokio::task::spawn_blocking(move || {
-                    write_chunks(fetched, &pack, &uses, &files, &keys, &counters)
+                    write_chunks(fetched, &pack, &uses, &files, &keys, &counters, &buffers)
                 })
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??;
@@ -324,6 +328,30 @@ async fn restore_into(
     Ok(result)
 }
 
+/// Decoded-pack buffers of packs already written, for the next packs: a
+/// restore keeps about one allocation per pack in flight instead of a new
+/// one per pack (fresh pages are faulted in and zeroed by the kernel, and
+/// glibc trims and regrows its heap around them).
+#[derive(Default)]
+struct PackBuffers(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl PackBuffers {
+    /// Buffers larger than this are dropped rather than kept.
+    const KEEP_UP_TO: usize = 64 << 20;
+
+    fn take(&self) -> Vec<u8> {
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        pool.pop().unwrap_or_default()
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        if buf.capacity() <= Self::KEEP_UP_TO {
+            let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            pool.push(buf);
+        }
+    }
+}
+
 /// The files being restored, and which have passed their end-to-end check.
 struct FileChecks {
     entries: Vec<Entry>,
@@ -363,18 +391,20 @@ impl FileChecks {
     }
 }
 
-/// Opens every needed chunk of a pack (checking its tag) and writes it at
-/// its offsets; checks each file that this completes.
+/// Opens every needed chunk of a pack (checking its tag) where it lies in
+/// the decoded pack, and writes it at its offsets; checks each file that
+/// this completes, and gives the pack's buffer back for the next pack.
 fn write_chunks(
-    fetched: super::fetch::FetchedPack,
+    mut fetched: super::fetch::FetchedPack,
     pack: &PackRecord,
     uses: &HashMap<usize, Vec<Use>>,
     files: &FileChecks,
     keys: &DomainKeys,
     counters: &WriteCounters,
+    buffers: &PackBuffers,
 ) -> Result<(super::fetch::FetchedPack, u64)> {
     let mut verified = 0;
-    let mut plain = Vec::new();
+    let mut inflated = Vec::new();
     // In pack order, which is file order within the pack, so that most
     // bytes are hashed from memory (see `file_hash`).
     let mut uses: Vec<_> = uses.iter().collect();
@@ -383,26 +413,27 @@ fn write_chunks(
         let entry = pack.chunks.get(entry_idx).ok_or_else(|| {
             Error::corrupt("-", &pack.id, "index names a chunk the pack does not have")
         })?;
-        open_chunk_into(&fetched.data, entry, &keys.data, &mut plain).map_err(|e| {
-            Error::corrupt(
-                "-",
-                format!("chunk {} in pack {}", entry.id, pack.id),
-                e.to_string(),
-            )
-        })?;
+        let plain = open_chunk_in_place(&mut fetched.data, entry, &keys.data, &mut inflated)
+            .map_err(|e| {
+                Error::corrupt(
+                    "-",
+                    format!("chunk {} in pack {}", entry.id, pack.id),
+                    e.to_string(),
+                )
+            })?;
         verified += 1;
         for u in targets {
-            write_at(&files.paths[u.file], u.offset, &plain)?;
-            files.hashes[u.file].wrote(&files.paths[u.file], u.offset, &plain)?;
+            write_at(&files.paths[u.file], u.offset, plain)?;
+            files.hashes[u.file].wrote(&files.paths[u.file], u.offset, plain)?;
             if counters.wrote(u.file, plain.len() as u64) {
                 files.check(u.file)?;
             }
         }
     }
-    // Only the read report outlives this: the pack's bytes are freed here,
-    // so memory stays bounded by the packs in flight, not the whole restore.
-    let mut fetched = fetched;
-    fetched.data = Vec::new();
+    // Only the read report outlives this: the pack's buffer goes back to
+    // the pool, so memory stays bounded by the packs in flight, not the
+    // whole restore.
+    buffers.give_back(std::mem::take(&mut fetched.data));
     Ok((fetched, verified))
 }
 

@@ -109,23 +109,29 @@ pub fn decode_pack(
     m: usize,
     shards: &[Option<Bytes>],
 ) -> Result<DecodedPack, ErasureError> {
-    decode_surveyed(Survey::new(expected_pack_id, k, m, shards, true)?)
+    decode_surveyed(
+        Survey::new(expected_pack_id, k, m, shards, true)?,
+        Vec::new(),
+    )
 }
 
 /// As [`decode_pack`], for shards whose bodies the caller has already
 /// checked with [`open_shard`] (a restore checks each as it arrives, so
 /// that a corrupt one is replaced at once): headers are checked again, body
-/// digests are not computed a second time.
+/// digests are not computed a second time. The pack is written into
+/// `reuse` (cleared first), so a caller decoding pack after pack can keep
+/// one allocation per pack in flight.
 pub fn decode_opened_pack(
     expected_pack_id: &[u8; 32],
     k: usize,
     m: usize,
     shards: &[Option<Bytes>],
+    reuse: Vec<u8>,
 ) -> Result<DecodedPack, ErasureError> {
-    decode_surveyed(Survey::new(expected_pack_id, k, m, shards, false)?)
+    decode_surveyed(Survey::new(expected_pack_id, k, m, shards, false)?, reuse)
 }
 
-fn decode_surveyed(survey: Survey<'_>) -> Result<DecodedPack, ErasureError> {
+fn decode_surveyed(survey: Survey<'_>, reuse: Vec<u8>) -> Result<DecodedPack, ErasureError> {
     let k = survey.k;
     let m = survey.bodies.len() - k;
     let pack_len = usize::try_from(survey.reference.pack_len)
@@ -134,6 +140,7 @@ fn decode_surveyed(survey: Survey<'_>) -> Result<DecodedPack, ErasureError> {
         concat(
             survey.bodies[..k].iter().map(|b| b.unwrap_or_default()),
             pack_len,
+            reuse,
         )
     } else {
         let mut work = survey.working_set();
@@ -141,7 +148,7 @@ fn decode_surveyed(survey: Survey<'_>) -> Result<DecodedPack, ErasureError> {
         let data_bodies: Option<Vec<&[u8]>> = work[..k].iter().map(|b| b.as_deref()).collect();
         let data_bodies = data_bodies
             .ok_or_else(|| ErasureError::Codec("codec left a data shard missing".into()))?;
-        concat(data_bodies.into_iter(), pack_len)
+        concat(data_bodies.into_iter(), pack_len, reuse)
     };
     if data.len() != pack_len {
         return Err(ErasureError::Codec(format!(
@@ -342,9 +349,15 @@ fn same_pack(a: &ShardHeader, b: &ShardHeader) -> bool {
     a.pack_len == b.pack_len && a.codec == b.codec
 }
 
-/// Concatenates data bodies, stopping at `pack_len` bytes.
-fn concat<'b>(bodies: impl Iterator<Item = &'b [u8]>, pack_len: usize) -> Vec<u8> {
-    let mut data = Vec::with_capacity(pack_len);
+/// Concatenates data bodies, stopping at `pack_len` bytes, into `data`
+/// (cleared first; its allocation is kept).
+fn concat<'b>(
+    bodies: impl Iterator<Item = &'b [u8]>,
+    pack_len: usize,
+    mut data: Vec<u8>,
+) -> Vec<u8> {
+    data.clear();
+    data.reserve(pack_len);
     for body in bodies {
         let take = (pack_len - data.len()).min(body.len());
         data.extend_from_slice(&body[..take]);

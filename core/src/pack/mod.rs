@@ -143,22 +143,22 @@ pub(crate) fn id_matches(pack: &[u8], id: &[u8; 32]) -> bool {
 
 /// Rebuilds a pack from its shard objects and checks it is the pack named
 /// `id` of `pack_len` bytes: what restore and deep verification both do.
-/// `bodies_checked` says the caller has already checked every shard with
-/// [`crate::erasure::open_shard`], so body digests are not computed again.
+/// `reuse`, when given, says the caller has already checked every shard
+/// with [`crate::erasure::open_shard`] (body digests are not computed
+/// again) and is the buffer to decode into.
 pub(crate) fn decode_verified(
     id: &[u8; 32],
     k: usize,
     m: usize,
     shards: &[Option<bytes::Bytes>],
     pack_len: u64,
-    bodies_checked: bool,
+    reuse: Option<Vec<u8>>,
 ) -> Result<Vec<u8>, String> {
-    let decode = if bodies_checked {
-        crate::erasure::decode_opened_pack
-    } else {
-        crate::erasure::decode_pack
-    };
-    let d = decode(id, k, m, shards).map_err(|e| e.to_string())?;
+    let d = match reuse {
+        Some(buf) => crate::erasure::decode_opened_pack(id, k, m, shards, buf),
+        None => crate::erasure::decode_pack(id, k, m, shards),
+    }
+    .map_err(|e| e.to_string())?;
     if d.data.len() as u64 != pack_len || !id_matches(&d.data, id) {
         return Err("decoded pack does not match its id".to_owned());
     }
@@ -221,6 +221,37 @@ pub(crate) fn open_chunk_into(
     Ok(())
 }
 
+/// [`open_chunk_into`] without a copy: opens the chunk where it lies in
+/// `pack`, overwriting its ciphertext with its plaintext, and returns the
+/// plaintext (inflated into `inflated` if it was stored compressed). A
+/// chunk whose range overlaps one opened before fails its tag.
+pub(crate) fn open_chunk_in_place<'a>(
+    pack: &'a mut [u8],
+    entry: &ChunkEntry,
+    key: &SecretKey,
+    inflated: &'a mut Vec<u8>,
+) -> Result<&'a [u8], CryptoError> {
+    let start = entry.offset as usize;
+    let end = start
+        .checked_add(entry.sealed_len as usize)
+        .ok_or(CryptoError::Truncated)?;
+    let sealed = pack.get_mut(start..end).ok_or(CryptoError::Truncated)?;
+    let mut id = [0u8; 32];
+    hex::decode_to_slice(&entry.id, &mut id).map_err(|_| CryptoError::Authentication)?;
+    let plain = aead::open_in_place(key, &id, sealed)?;
+    if plain.len() == entry.len as usize {
+        return Ok(plain);
+    }
+    // Compressed (shorter), or damaged: it must inflate to the length.
+    match compress::chunk_plaintext(plain.to_vec(), entry.len as usize) {
+        Some(p) => {
+            *inflated = p;
+            Ok(inflated)
+        }
+        None => Err(CryptoError::Authentication),
+    }
+}
+
 /// [`open_chunk`], and also checks that the plaintext hashes to its id
 /// (deep verification, which has no file hash to fall back on).
 pub(crate) fn open_chunk_checked(
@@ -271,6 +302,48 @@ mod tests {
         assert!(read_header(&pack.bytes[..2], &key).is_err());
         let other = SecretKey::random(&ctx);
         assert!(read_header(&pack.bytes, &other).is_err());
+    }
+
+    #[test]
+    fn chunks_open_in_place_as_they_open_by_copy() {
+        let ctx = Context::default();
+        let key = SecretKey::random(&ctx);
+        let text = b"guest list, table plan, guest list, table plan, ".repeat(40);
+        let photo: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut zstd = compress::ChunkCompressor::new().unwrap();
+        let mut b = PackBuilder::from_buffer(Vec::new());
+        for data in [&text[..], &photo[..], b""] {
+            let stored = zstd.compress(data).to_vec();
+            b.seal_chunk(
+                &key,
+                &ctx,
+                [data.len() as u8; 32],
+                &stored,
+                data.len() as u32,
+            )
+            .unwrap();
+        }
+        let pack = b.finish(&key, &ctx).unwrap();
+        assert!(
+            pack.chunks[0].sealed_len < text.len() as u32,
+            "text stored compressed"
+        );
+        let mut in_place = pack.bytes.clone();
+        let mut inflated = Vec::new();
+        for (entry, want) in pack.chunks.iter().zip([&text[..], &photo[..], b""]) {
+            let by_copy = open_chunk(&pack.bytes, entry, &key).unwrap();
+            let opened = open_chunk_in_place(&mut in_place, entry, &key, &mut inflated).unwrap();
+            assert_eq!((opened, &by_copy[..]), (want, want));
+        }
+        // Opened once, a chunk's bytes are plaintext: opening it again (or a
+        // crafted entry overlapping it) fails its tag instead of passing.
+        let mut again = Vec::new();
+        assert!(open_chunk_in_place(&mut in_place, &pack.chunks[1], &key, &mut again).is_err());
+        let mut bad = pack.bytes.clone();
+        bad[pack.chunks[1].offset as usize + 20] ^= 1;
+        assert!(open_chunk_in_place(&mut bad, &pack.chunks[1], &key, &mut again).is_err());
     }
 
     #[test]

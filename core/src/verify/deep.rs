@@ -121,7 +121,7 @@ pub(crate) async fn check_pack(
     }
     let (k, m, pack_len) = (pack.k, pack.m, pack.pack_len);
     let decoded = tokio::task::spawn_blocking(move || {
-        crate::pack::decode_verified(&id, k, m, &shards, pack_len, false)
+        crate::pack::decode_verified(&id, k, m, &shards, pack_len, None)
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));
