@@ -46,10 +46,10 @@ const HEDGE_BEFORE_ANY_ANSWER: u32 = 8;
 /// a good shard has arrived, a spare starts if no other arrives within
 /// `hedge_after` or within as long again as the pack has waited so far,
 /// whichever is longer; after each spare the same wait applies again, so a
-/// spare has time to arrive before the next is started. The shards of a pack are asked at the same moment,
-/// so a location that lags them is slow; shards that all wait in the same
-/// queue (a busy disk, many packs in flight) arrive together and start no
-/// spare. A fixed timer hedged most packs of a cold-cache local restore and
+/// spare has time to arrive before the next is started. The shards of a
+/// pack are asked at the same moment, so a location that lags them is slow;
+/// shards that all wait in the same queue (a busy disk, many packs in
+/// flight) arrive together and start no spare. A fixed timer hedged most packs of a cold-cache local restore and
 /// read up to 5/3 of the data for nothing.
 ///
 /// The pack is decoded into `reuse` (a buffer from an earlier pack, or

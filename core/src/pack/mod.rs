@@ -203,13 +203,8 @@ pub(crate) fn open_chunk_into(
     key: &SecretKey,
     out: &mut Vec<u8>,
 ) -> Result<(), CryptoError> {
-    let start = entry.offset as usize;
-    let end = start
-        .checked_add(entry.sealed_len as usize)
-        .ok_or(CryptoError::Truncated)?;
-    let sealed = pack.get(start..end).ok_or(CryptoError::Truncated)?;
-    let mut id = [0u8; 32];
-    hex::decode_to_slice(&entry.id, &mut id).map_err(|_| CryptoError::Authentication)?;
+    let (range, id) = sealed_at(entry)?;
+    let sealed = pack.get(range).ok_or(CryptoError::Truncated)?;
     aead::open_into(key, &id, sealed, out)?;
     if out.len() != entry.len as usize {
         // Compressed (shorter), or damaged: it must inflate to the length.
@@ -231,13 +226,8 @@ pub(crate) fn open_chunk_in_place<'a>(
     key: &SecretKey,
     inflated: &'a mut Vec<u8>,
 ) -> Result<&'a [u8], CryptoError> {
-    let start = entry.offset as usize;
-    let end = start
-        .checked_add(entry.sealed_len as usize)
-        .ok_or(CryptoError::Truncated)?;
-    let sealed = pack.get_mut(start..end).ok_or(CryptoError::Truncated)?;
-    let mut id = [0u8; 32];
-    hex::decode_to_slice(&entry.id, &mut id).map_err(|_| CryptoError::Authentication)?;
+    let (range, id) = sealed_at(entry)?;
+    let sealed = pack.get_mut(range).ok_or(CryptoError::Truncated)?;
     let plain = aead::open_in_place(key, &id, sealed)?;
     if plain.len() == entry.len as usize {
         return Ok(plain);
@@ -250,6 +240,18 @@ pub(crate) fn open_chunk_in_place<'a>(
         }
         None => Err(CryptoError::Authentication),
     }
+}
+
+/// Where a chunk's sealed bytes lie in its pack, and its id (the
+/// associated data its tag binds).
+fn sealed_at(entry: &ChunkEntry) -> Result<(std::ops::Range<usize>, [u8; 32]), CryptoError> {
+    let start = entry.offset as usize;
+    let end = start
+        .checked_add(entry.sealed_len as usize)
+        .ok_or(CryptoError::Truncated)?;
+    let mut id = [0u8; 32];
+    hex::decode_to_slice(&entry.id, &mut id).map_err(|_| CryptoError::Authentication)?;
+    Ok((start..end, id))
 }
 
 /// [`open_chunk`], and also checks that the plaintext hashes to its id
