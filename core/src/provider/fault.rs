@@ -306,6 +306,11 @@ impl StorageProvider for FaultyProvider {
         self.before(Kind::Other).await?;
         self.inner.delete(key).await
     }
+
+    async fn prepare_prefixes(&self, prefixes: &[String]) -> ProviderResult<()> {
+        self.before(Kind::Other).await?;
+        self.inner.prepare_prefixes(prefixes).await
+    }
 }
 
 #[cfg(test)]

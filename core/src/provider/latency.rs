@@ -114,6 +114,11 @@ impl StorageProvider for LatencyProvider {
         self.delay(Duration::ZERO).await;
         self.inner.delete(key).await
     }
+
+    async fn prepare_prefixes(&self, prefixes: &[String]) -> ProviderResult<()> {
+        self.delay(Duration::ZERO).await;
+        self.inner.prepare_prefixes(prefixes).await
+    }
 }
 
 #[cfg(test)]

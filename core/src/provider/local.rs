@@ -394,6 +394,36 @@ impl StorageProvider for LocalDirProvider {
         let key = key.to_owned();
         self.blocking(move |root| delete_blocking(root, &key)).await
     }
+
+    async fn prepare_prefixes(&self, prefixes: &[String]) -> ProviderResult<()> {
+        let prefixes = prefixes.to_vec();
+        self.blocking(move |root| create_prefix_dirs(root, &prefixes))
+            .await
+    }
+}
+
+/// Creates the directory of each prefix (`packs/ab/`), then fsyncs each
+/// parent once rather than once per directory.
+fn create_prefix_dirs(root: &Path, prefixes: &[String]) -> ProviderResult<()> {
+    check_root(root)?;
+    let mut parents: Vec<PathBuf> = Vec::new();
+    for prefix in prefixes {
+        let dir = key_path(root, prefix.trim_end_matches('/'))?;
+        let parent = dir.parent().unwrap_or(root).to_path_buf();
+        if !parents.contains(&parent) {
+            ensure_dir(root, &parent, prefix)?;
+            parents.push(parent);
+        }
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => return Err(ProviderError::from_io(prefix, e)),
+        }
+    }
+    for parent in &parents {
+        sync_dir(parent).map_err(|e| ProviderError::from_io(&parent.display().to_string(), e))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -407,6 +437,22 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[tokio::test]
+    async fn prefixes_are_prepared_as_empty_directories() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = LocalDirProvider::new(tmp.path()).unwrap();
+        let prefixes = vec!["packs/00/".to_owned(), "packs/ff/".to_owned()];
+        p.prepare_prefixes(&prefixes).await.unwrap();
+        p.prepare_prefixes(&prefixes).await.expect("idempotent");
+        assert_eq!(names_in(&tmp.path().join("packs")), ["00", "ff"]);
+        assert!(p.list("packs/").await.unwrap().is_empty());
+        p.put("packs/00/x.0", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        assert_eq!(p.list("packs/").await.unwrap().len(), 1);
+        assert!(p.prepare_prefixes(&["../out/".to_owned()]).await.is_err());
     }
 
     #[tokio::test]

@@ -64,6 +64,16 @@ pub trait StorageProvider: Send + Sync + fmt::Debug + 'static {
 
     /// Removes the object. Removing an absent object is not an error.
     async fn delete(&self, key: &str) -> ProviderResult<()>;
+
+    /// Readies the store for objects under each of `prefixes` (keys that end
+    /// in `/`), once, when a repository is created. A local folder creates
+    /// their directories, as restic creates its `data/00`–`ff`, so that the
+    /// first object under each does not create (and fsync) one. Object
+    /// stores have nothing to do: the default does nothing.
+    async fn prepare_prefixes(&self, prefixes: &[String]) -> ProviderResult<()> {
+        let _ = prefixes;
+        Ok(())
+    }
 }
 
 /// Checks that a key is one a provider must accept: non-empty, relative,
