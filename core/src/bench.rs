@@ -67,7 +67,9 @@ pub fn pack(key: [u8; 32], chunks: &[Vec<u8>]) -> Vec<u8> {
             return Vec::new();
         }
     }
-    b.finish(&key, &ctx).map(|p| p.bytes).unwrap_or_default()
+    b.finish(&key, &ctx, true)
+        .map(|p| p.bytes)
+        .unwrap_or_default()
 }
 
 /// Opens every chunk of a pack (header, tags and ids); returns the plaintext bytes seen.

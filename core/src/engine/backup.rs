@@ -24,6 +24,8 @@ use crate::api::{
 use crate::crypto::aead;
 use crate::crypto::wedding::DomainKeys;
 use crate::error::{Error, Result};
+use crate::placement::RedundancyProfile;
+use crate::provider::Location;
 use crate::repo::{content_name, MetaKind, INDEX_PREFIX, MANIFEST_PREFIX, SNAPSHOT_PREFIX};
 use crate::snapshot::{parts, Entry, EntryKind, IndexRecord, Manifest, SnapshotRecord};
 
@@ -228,7 +230,7 @@ pub(super) async fn create_backup(
             keys.clone(),
             jobs,
             profile,
-            targets,
+            targets.clone(),
             ingest_stats.clone(),
         ),
     )
@@ -261,6 +263,12 @@ pub(super) async fn create_backup(
     stats.packs_written = ingest_stats.packs.load(Ordering::Relaxed);
 
     // Commit: index, manifest, snapshot record (last).
+    let meta = MetaSink {
+        inner,
+        profile,
+        targets: &targets,
+        required,
+    };
     let repo_id = &inner.repo.repo_id;
     let mut indexes = Vec::new();
     let mut metadata_locations = BTreeSet::new();
@@ -277,22 +285,27 @@ pub(super) async fn create_backup(
             &index,
             inner.repo.compresses(),
         )?;
-        stats.bytes_stored += sealed.len() as u64;
-        let (name, locs) = inner
-            .store
-            .put_replicated(INDEX_PREFIX, sealed, required)
-            .await?;
+        let (name, locs, bytes) = meta.put(INDEX_PREFIX, sealed).await?;
+        stats.bytes_stored += bytes;
         metadata_locations.extend(locs);
         indexes.push(name);
     }
     // Parts the parent lists are not written again, unless this is a full
     // backup (it writes every part; one already there is kept) or the parent
-    // asked for fewer copies than this backup needs.
+    // asked for fewer copies than this backup needs. Coded parts are named
+    // after their k+m, so they are reused only by a backup coded the same.
+    let same_coding = |rec: &SnapshotRecord| {
+        if inner.repo.codes_metadata() {
+            rec.data_shards == profile.data_shards && rec.parity_shards == profile.parity_shards
+        } else {
+            rec.parity_shards >= profile.parity_shards
+        }
+    };
     let parent_parts: HashSet<&String> = match &parent {
         Some((_, rec))
             if req.backup_type != BackupType::Full
                 && rec.encryption == req.encryption
-                && rec.parity_shards >= profile.parity_shards =>
+                && same_coding(rec) =>
         {
             rec.manifest_parts.iter().collect()
         }
@@ -300,15 +313,9 @@ pub(super) async fn create_backup(
     };
     let parked = inner.catalog.read().await.parked_manifests.clone();
     let (manifest_name, manifest_parts) = if inner.repo.compresses() {
-        let parts = store_manifest_parts(
-            inner,
-            &keys,
-            &wedding,
-            &entries,
-            (&parent_parts, &parked),
-            required,
-        )
-        .await?;
+        let parts =
+            store_manifest_parts(&meta, &keys, &wedding, &entries, (&parent_parts, &parked))
+                .await?;
         stats.bytes_stored += parts.bytes_stored;
         metadata_locations.extend(parts.locations);
         (String::new(), parts.names)
@@ -324,11 +331,8 @@ pub(super) async fn create_backup(
             &manifest,
             false,
         )?;
-        stats.bytes_stored += sealed.len() as u64;
-        let (name, locs) = inner
-            .store
-            .put_replicated(MANIFEST_PREFIX, sealed, required)
-            .await?;
+        let (name, locs, bytes) = meta.put(MANIFEST_PREFIX, sealed).await?;
+        stats.bytes_stored += bytes;
         metadata_locations.extend(locs);
         (name, Vec::new())
     };
@@ -357,10 +361,7 @@ pub(super) async fn create_backup(
         &record,
         inner.repo.compresses(),
     )?;
-    let (snapshot_id, locs) = inner
-        .store
-        .put_replicated(SNAPSHOT_PREFIX, sealed, required)
-        .await?;
+    let (snapshot_id, locs, _) = meta.put(SNAPSHOT_PREFIX, sealed).await?;
     metadata_locations.extend(locs);
 
     {
@@ -419,20 +420,25 @@ struct StoredParts {
 /// content; parts in `reuse` (the parent's) are not written again. A part
 /// whose name a prune marker lists (`parked`) may be swept before this
 /// backup commits, so it is sealed with a random nonce instead: a new name,
-/// a new object. Parts are written a few at a time, each to every location.
+/// a new object. Parts are written a few at a time (see [`MetaSink`]). In
+/// a repository that codes its metadata the nonce also depends on k+m, so
+/// that the same part coded two ways is two objects, never a mix of shards.
 async fn store_manifest_parts(
-    inner: &Inner,
+    meta: &MetaSink<'_>,
     keys: &DomainKeys,
     wedding: &str,
     entries: &[Entry],
     (reuse, parked): (&HashSet<&String>, &HashSet<String>),
-    required: usize,
 ) -> Result<StoredParts> {
+    let inner = meta.inner;
     let aad = manifest_aad(&inner.repo.repo_id, wedding);
-    let part_keys = parts::PartKeys::derive(&keys.chunk_id);
+    let mut part_keys = parts::PartKeys::derive(&keys.chunk_id);
+    if inner.repo.codes_metadata() {
+        part_keys = part_keys.for_coding(meta.profile);
+    }
     let sealing = |e: crate::crypto::CryptoError| Error::Internal(e.to_string());
     let mut sealed_parts = Vec::new();
-    for part in parts::split(entries, &part_keys.boundary) {
+    for part in parts::split(entries, &part_keys.boundary, part_keys.avg) {
         let json = serde_json::to_vec(&parts::PartRef {
             version: 1,
             entries: part,
@@ -460,18 +466,54 @@ async fn store_manifest_parts(
         .filter(|(name, _)| !reuse.contains(name))
         .map(|(_, sealed)| sealed)
         .collect();
-    stored.bytes_stored = new.iter().map(|s| s.len() as u64).sum();
     let mut writes = futures::stream::iter(new)
-        .map(|sealed| {
-            inner
-                .store
-                .put_replicated(MANIFEST_PREFIX, sealed, required)
-        })
+        .map(|sealed| meta.put(MANIFEST_PREFIX, sealed))
         .buffer_unordered(PARTS_AT_ONCE);
     while let Some(written) = writes.next().await {
-        stored.locations.extend(written?.1);
+        let (_, locations, bytes) = written?;
+        stored.locations.extend(locations);
+        stored.bytes_stored += bytes;
     }
     Ok(stored)
+}
+
+/// Where a backup's metadata objects go: erasure-coded with the backup's
+/// profile over its targets (format 5), or a whole copy to every location
+/// of which `required` must take it (formats 1–4).
+struct MetaSink<'a> {
+    inner: &'a Inner,
+    profile: RedundancyProfile,
+    targets: &'a [Location],
+    required: usize,
+}
+
+impl MetaSink<'_> {
+    /// Stores one sealed object under `prefix`; returns its name, the
+    /// locations that hold it and the bytes written to them.
+    async fn put(&self, prefix: &str, sealed: Vec<u8>) -> Result<(String, Vec<String>, u64)> {
+        let store = &self.inner.store;
+        if self.inner.repo.codes_metadata() {
+            let len = sealed.len();
+            let (name, locations) = store
+                .put_coded(
+                    prefix,
+                    sealed,
+                    self.profile,
+                    self.targets,
+                    self.inner.config.placement.as_ref(),
+                )
+                .await?;
+            let k = self.profile.data_shards.max(1);
+            let shard = (crate::erasure::SHARD_HEADER_LEN + len.div_ceil(k)) as u64;
+            let bytes = shard * locations.len() as u64;
+            Ok((name, locations, bytes))
+        } else {
+            let len = sealed.len() as u64;
+            let (name, locations) = store.put_replicated(prefix, sealed, self.required).await?;
+            let bytes = len * locations.len() as u64;
+            Ok((name, locations, bytes))
+        }
+    }
 }
 
 /// Manifest parts written at once.

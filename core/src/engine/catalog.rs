@@ -36,6 +36,11 @@ pub(crate) struct Catalog {
     /// delete them before a running backup commits, so a backup never
     /// relies on one existing (see `store_manifest_parts`).
     pub parked_manifests: HashSet<String>,
+    /// Index and snapshot objects listed but not stored in full (fewer
+    /// than k shards on locations that all answered): left by an
+    /// interrupted backup, or damaged beyond repair. Left out of the
+    /// catalog; verify reports them. Key → why.
+    pub unreadable: BTreeMap<String, String>,
 }
 
 impl Catalog {

@@ -26,8 +26,8 @@ use crate::classify::{classify, SNIFF_LEN};
 use crate::crypto::wedding::DomainKeys;
 use crate::error::{Error, Result};
 use crate::pack::compress::ChunkCompressor;
-use crate::placement::{Candidate, RedundancyProfile};
-use crate::provider::{Location, ProviderError};
+use crate::placement::RedundancyProfile;
+use crate::provider::Location;
 use crate::repo::shard_key;
 use crate::snapshot::{ChunkRef, FileHasher, PackRecord};
 
@@ -78,7 +78,7 @@ pub(super) async fn ingest(
         inner.config.pack_size,
         (profile.data_shards, profile.parity_shards),
     );
-    let packer = Arc::new(packer);
+    let packer = Arc::new(packer.with_compressed_headers(inner.repo.codes_metadata()));
     // The uploader holds the receiving end: it ends when the packer (the
     // only sender) is dropped, and a failed uploader stops the workers.
     let uploader = tokio::spawn(upload_all(
@@ -317,71 +317,18 @@ async fn upload_pack(
         chunks,
         shards,
     } = pack;
-    let candidates: Vec<Candidate<'_>> = targets
-        .iter()
-        .map(|l| Candidate {
-            id: &l.id,
-            region: &l.region,
-        })
-        .collect();
-    let chosen = inner
-        .config
-        .placement
-        .place(&id, k + m, &candidates)
-        .ok_or_else(|| {
-            Error::Internal(format!("placement found fewer than {} locations", k + m))
-        })?;
     let shard_size = shards.first().map(|s| s.len() as u64).unwrap_or(0);
-    let mut chosen = chosen;
-    let mut pending: Vec<usize> = (0..shards.len()).collect();
-    let mut failures: Vec<String> = Vec::new();
-    // Write every shard; a shard whose location fails goes to a spare
-    // location this pack does not use yet (other regions first), until the
-    // spares run out.
-    while !pending.is_empty() {
-        let writes = pending.iter().map(|&i| {
-            let loc = &targets[chosen[i]];
-            let (key, shard) = (shard_key(&id, i), shards[i].clone());
-            async move {
-                let len = shard.len() as u64;
-                let r = match loc.provider.put_if_absent(&key, shard).await {
-                    Err(ProviderError::AlreadyExists { .. }) => Ok(()),
-                    other => other,
-                };
-                inner.store.observe(&loc.id, &r);
-                (i, r.map(|_| len))
-            }
-        });
-        let mut failed = Vec::new();
-        for (i, r) in join_all(writes).await {
-            match r {
-                Ok(len) => {
-                    stats.bytes_stored.fetch_add(len, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    failures.push(format!("{}: {e}", targets[chosen[i]].id));
-                    failed.push(i);
-                }
-            }
-        }
-        for &i in &failed {
-            let Some(spare) = pick_spare(targets, &chosen, &chosen[i], inner) else {
-                return Err(Error::Storage {
-                    location: targets[chosen[i]].id.clone(),
-                    source: ProviderError::Unavailable {
-                        detail: format!(
-                            "shard {i} of pack {} could not be written and no spare location is left ({})",
-                            id,
-                            failures.join("; ")
-                        ),
-                    },
-                });
-            };
-            tracing::warn!(pack = %id, shard = i, from = %targets[chosen[i]].id, to = %targets[spare].id, "shard write failed over to a spare location");
-            chosen[i] = spare;
-        }
-        pending = failed;
-    }
+    let chosen = super::shard_write::write_shards(
+        &inner.store,
+        inner.config.placement.as_ref(),
+        &id,
+        targets,
+        &shards,
+        |i| shard_key(&id, i),
+    )
+    .await?;
+    let written: u64 = shards.iter().map(|s| s.len() as u64).sum();
+    stats.bytes_stored.fetch_add(written, Ordering::Relaxed);
     stats.packs.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(pack = %id, chunks = chunks.len(), bytes = pack_len, "pack stored");
     let record = PackRecord {
@@ -394,26 +341,4 @@ async fn upload_pack(
         chunks,
     };
     Ok((record, shards))
-}
-
-/// A location the pack does not use yet and that is not known to be down,
-/// preferring a region the pack does not use either.
-fn pick_spare(
-    targets: &[Location],
-    chosen: &[usize],
-    failed: &usize,
-    inner: &Inner,
-) -> Option<usize> {
-    let used_regions: HashSet<&str> = chosen
-        .iter()
-        .filter(|&c| c != failed)
-        .map(|&c| targets[c].region.as_str())
-        .collect();
-    let free: Vec<usize> = (0..targets.len())
-        .filter(|i| !chosen.contains(i) && !inner.store.is_down(&targets[*i].id))
-        .collect();
-    free.iter()
-        .copied()
-        .find(|&i| !used_regions.contains(targets[i].region.as_str()))
-        .or_else(|| free.first().copied())
 }

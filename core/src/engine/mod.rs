@@ -3,6 +3,7 @@
 
 mod backup;
 pub(crate) mod catalog;
+pub(crate) mod coded;
 mod config;
 mod fetch;
 mod file_hash;
@@ -14,6 +15,7 @@ mod progress;
 pub(crate) mod recover;
 mod restore_fs;
 mod scheduling;
+mod shard_write;
 mod source;
 pub(crate) mod store;
 mod upkeep;

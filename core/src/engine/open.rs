@@ -16,7 +16,8 @@ use crate::crypto::CryptoError;
 use crate::error::{Error, Result};
 use crate::provider::ProviderError;
 use crate::repo::{
-    MetaKind, RepoConfig, CONFIG_KEY, FORMAT_VERSION, INDEX_PREFIX, KEYS_PREFIX, SNAPSHOT_PREFIX,
+    MetaKind, RepoConfig, CONFIG_KEY, FORMAT_VERSION, INDEX_PREFIX, KEYS_PREFIX, PACK_PREFIX,
+    SNAPSHOT_PREFIX,
 };
 use crate::snapshot::{IndexRecord, SnapshotRecord};
 
@@ -57,6 +58,7 @@ pub(super) async fn open(config: EngineConfig) -> Result<Engine> {
         None if config.create_if_missing => init(&store, &config).await?,
         None => return Err(Error::NotFound("no repository on any location".into())),
     };
+    store.set_codes_metadata(repo.codes_metadata());
     let inner = Inner {
         catalog: RwLock::new(Catalog::default()),
         sched,
@@ -221,6 +223,25 @@ async fn init(store: &Store, config: &EngineConfig) -> Result<(RepoConfig, Maste
             })?;
         }
     }
+    // Pack shards fan out over `packs/00`–`ff`: made ready now, not one by
+    // one as backups first need them. Only an optimisation, so a failure
+    // is logged and the first write creates the directory instead.
+    let prefixes: Vec<String> = (0..=255u8)
+        .map(|b| format!("{PACK_PREFIX}{b:02x}/"))
+        .collect();
+    let prefixes = &prefixes;
+    for (l, r) in join_all(
+        store
+            .locations
+            .iter()
+            .map(|l| async move { (l, l.provider.prepare_prefixes(prefixes).await) }),
+    )
+    .await
+    {
+        if let Err(e) = r {
+            tracing::warn!(location = %l.id, error = %e, "pack prefixes not prepared");
+        }
+    }
     tracing::info!(repo_id = %repo.repo_id, locations = store.locations.len(), "repository created");
     Ok((repo, master))
 }
@@ -237,9 +258,9 @@ pub(crate) async fn load_catalog(inner: &Inner) -> Result<()> {
                 .collect::<std::collections::HashSet<_>>(),
         )
     };
-    let (indexes, snaps) = fetch_new(inner, &known_indexes, &known_snaps).await?;
+    let loaded = fetch_new(inner, &known_indexes, &known_snaps).await?;
     let mut cat = inner.catalog.write().await;
-    merge(&mut cat, indexes, snaps);
+    merge(&mut cat, loaded);
     Ok(())
 }
 
@@ -247,24 +268,23 @@ pub(crate) async fn load_catalog(inner: &Inner) -> Result<()> {
 /// loaded (by prune, in any process) disappear from it, and swaps it in.
 pub(crate) async fn reload_catalog(inner: &Inner) -> Result<()> {
     let none = std::collections::HashSet::new();
-    let (indexes, snaps) = fetch_new(inner, &none, &none).await?;
+    let loaded = fetch_new(inner, &none, &none).await?;
     let mut fresh = Catalog::default();
-    merge(&mut fresh, indexes, snaps);
+    merge(&mut fresh, loaded);
     *inner.catalog.write().await = fresh;
     Ok(())
 }
 
-fn merge(
-    cat: &mut Catalog,
-    indexes: Vec<(String, IndexRecord)>,
-    snaps: Vec<(String, SnapshotRecord)>,
-) {
-    for (name, rec) in indexes {
+fn merge(cat: &mut Catalog, loaded: Loaded) {
+    for (name, rec) in loaded.indexes {
+        cat.unreadable.remove(&format!("{INDEX_PREFIX}{name}"));
         cat.add_index(&name, rec);
     }
-    for (name, rec) in snaps {
+    for (name, rec) in loaded.snapshots {
+        cat.unreadable.remove(&format!("{SNAPSHOT_PREFIX}{name}"));
         cat.snapshots.insert(name, rec);
     }
+    cat.unreadable.extend(loaded.unreadable);
     tracing::debug!(
         snapshots = cat.snapshots.len(),
         packs = cat.packs.len(),
@@ -272,7 +292,14 @@ fn merge(
     );
 }
 
-type Loaded = (Vec<(String, IndexRecord)>, Vec<(String, SnapshotRecord)>);
+/// What [`fetch_new`] read.
+#[derive(Default)]
+struct Loaded {
+    indexes: Vec<(String, IndexRecord)>,
+    snapshots: Vec<(String, SnapshotRecord)>,
+    /// Objects not stored in full: key, why.
+    unreadable: Vec<(String, String)>,
+}
 
 /// Reads the index and snapshot objects not in `known_*`.
 async fn fetch_new(
@@ -291,16 +318,20 @@ async fn fetch_new(
         .into_iter()
         .filter(|n| !known_indexes.contains(n))
         .collect();
-    let indexes: Vec<(String, IndexRecord)> = stream::iter(new_indexes)
+    type Read<T> = std::result::Result<(String, T), (String, String)>;
+    let indexes: Vec<Read<IndexRecord>> = stream::iter(new_indexes)
         .map(|name| async move {
-            let bytes = store.get_replicated(INDEX_PREFIX, &name).await?;
+            let bytes = match readable(store.get_metadata(INDEX_PREFIX, &name).await)? {
+                Ok(bytes) => bytes,
+                Err(why) => return Ok(Err((format!("{INDEX_PREFIX}{name}"), why))),
+            };
             let rec: IndexRecord = open_json(
                 key,
                 &MetaKind::Index.aad(repo_id),
                 &bytes,
                 &format!("{INDEX_PREFIX}{name}"),
             )?;
-            Ok::<_, Error>((name, rec))
+            Ok::<_, Error>(Ok((name, rec)))
         })
         .buffer_unordered(LOAD_CONCURRENCY)
         .try_collect()
@@ -309,19 +340,50 @@ async fn fetch_new(
         .into_iter()
         .filter(|n| !known_snaps.contains(n))
         .collect();
-    let snaps: Vec<(String, SnapshotRecord)> = stream::iter(new_snaps)
+    let snaps: Vec<Read<SnapshotRecord>> = stream::iter(new_snaps)
         .map(|name| async move {
-            let bytes = store.get_replicated(SNAPSHOT_PREFIX, &name).await?;
+            let bytes = match readable(store.get_metadata(SNAPSHOT_PREFIX, &name).await)? {
+                Ok(bytes) => bytes,
+                Err(why) => return Ok(Err((format!("{SNAPSHOT_PREFIX}{name}"), why))),
+            };
             let rec: SnapshotRecord = open_json(
                 key,
                 &MetaKind::Snapshot.aad(repo_id),
                 &bytes,
                 &format!("{SNAPSHOT_PREFIX}{name}"),
             )?;
-            Ok::<_, Error>((name, rec))
+            Ok::<_, Error>(Ok((name, rec)))
         })
         .buffer_unordered(LOAD_CONCURRENCY)
         .try_collect()
         .await?;
-    Ok((indexes, snaps))
+    let mut loaded = Loaded::default();
+    for r in indexes {
+        match r {
+            Ok(i) => loaded.indexes.push(i),
+            Err(key) => loaded.unreadable.push(key),
+        }
+    }
+    for r in snaps {
+        match r {
+            Ok(s) => loaded.snapshots.push(s),
+            Err(key) => loaded.unreadable.push(key),
+        }
+    }
+    Ok(loaded)
+}
+
+/// `Err(why)` for an object that is not stored in full ([`Error::NotFound`]
+/// from [`Store::get_metadata`]): a catalog that refused to load over one
+/// would lock every wedding out because one backup was interrupted. The
+/// object is logged and kept in [`Catalog::unreadable`].
+fn readable(r: Result<bytes::Bytes>) -> Result<std::result::Result<bytes::Bytes, String>> {
+    match r {
+        Ok(b) => Ok(Ok(b)),
+        Err(Error::NotFound(detail)) => {
+            tracing::warn!(%detail, "metadata object not stored in full; left out of the catalog");
+            Ok(Err(detail))
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -57,6 +57,8 @@ pub(super) struct Packer {
     open: Mutex<PackBuilder>,
     key: SecretKey,
     ctx: Context,
+    /// Pack headers are zstd-compressed (format 5 on).
+    compress_headers: bool,
     pack_size: usize,
     k: usize,
     m: usize,
@@ -134,6 +136,7 @@ impl Packer {
             open: Mutex::new(PackBuilder::from_buffer(Vec::with_capacity(capacity))),
             key,
             ctx,
+            compress_headers: false,
             pack_size,
             k,
             m,
@@ -143,6 +146,12 @@ impl Packer {
             encoded,
         };
         (packer, PackStream { packs, returns })
+    }
+
+    /// Compresses pack headers (repository format 5 on).
+    pub(super) fn with_compressed_headers(mut self, on: bool) -> Self {
+        self.compress_headers = on;
+        self
     }
 
     /// Seals a chunk (as stored: see [`crate::pack::compress`]) into the open pack; closes and hands on the pack when
@@ -196,7 +205,7 @@ impl Packer {
         let failed =
             |what: &str, e: String| Stopped::Failed(Error::Internal(format!("{what}: {e}")));
         let mut pack = builder
-            .finish(&self.key, &self.ctx)
+            .finish(&self.key, &self.ctx, self.compress_headers)
             .map_err(|e| failed("closing a pack", e.to_string()))?;
         // The set is taken only now: nothing fallible keeps it from the
         // uploader but encoding, which fails only for k and m the profile

@@ -86,7 +86,7 @@ async fn load_manifest_object(
     aad: &[u8],
     name: String,
 ) -> Result<Manifest> {
-    let bytes = inner.store.get_replicated(MANIFEST_PREFIX, &name).await?;
+    let bytes = inner.store.get_metadata(MANIFEST_PREFIX, &name).await?;
     open_json(&keys.data, aad, &bytes, &format!("{MANIFEST_PREFIX}{name}"))
 }
 
@@ -133,12 +133,27 @@ pub(super) async fn recover(
                 .latest(&wedding, req.target_timestamp)
                 .map(|(k, s)| (k.clone(), s.clone())),
         };
-        found.ok_or_else(|| match req.target_timestamp {
-            Some(t) => Error::NotFound(format!(
-                "wedding {wedding}: no snapshot at or before {}",
-                t.to_rfc3339()
-            )),
-            None => Error::NotFound(format!("wedding {wedding}: no snapshot")),
+        found.ok_or_else(|| {
+            // Records that could not be read may be this wedding's: say so
+            // rather than "no snapshot" (they are sealed, so whose they are
+            // is unknown).
+            if let Some((_, why)) = cat.unreadable.iter().next() {
+                return Error::Unrecoverable {
+                    wedding: wedding.clone(),
+                    detail: format!(
+                        "no readable snapshot; {} metadata object(s), which may be this \
+                         wedding's, are not stored in full, e.g. {why}",
+                        cat.unreadable.len()
+                    ),
+                };
+            }
+            match req.target_timestamp {
+                Some(t) => Error::NotFound(format!(
+                    "wedding {wedding}: no snapshot at or before {}",
+                    t.to_rfc3339()
+                )),
+                None => Error::NotFound(format!("wedding {wedding}: no snapshot")),
+            }
         })?
     };
     let keys = domain_keys(inner, &wedding, record.encryption, None).await?;

@@ -1,7 +1,9 @@
 //! The engine's view of its locations: which are reachable, and metadata
-//! objects replicated to all of them.
+//! objects replicated to all of them (or, from format 5, erasure-coded
+//! across them: [`super::coded`]).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use bytes::Bytes;
 use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use super::coded::{classify, MetaCopy, ShardSet};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventBus};
 use crate::provider::{Location, ProviderError};
@@ -37,6 +40,9 @@ pub(crate) struct Store {
     /// Locations retired (a `locations/<id>` status object): never chosen
     /// for new writes.
     retired: Mutex<HashSet<String>>,
+    /// The repository codes its metadata (format 5): reads ask every
+    /// location at once.
+    codes_metadata: AtomicBool,
 }
 
 impl Store {
@@ -54,7 +60,13 @@ impl Store {
             degraded_after: degraded_after.max(1),
             events,
             ctx,
+            codes_metadata: AtomicBool::new(false),
         }
+    }
+
+    /// Tells reads that the repository codes its metadata (format 5).
+    pub(crate) fn set_codes_metadata(&self, coded: bool) {
+        self.codes_metadata.store(coded, Ordering::Relaxed);
     }
 
     /// True when the location failed `degraded_after` times in a row and
@@ -230,32 +242,70 @@ impl Store {
         Ok((name, ok))
     }
 
-    /// Reads a metadata object from the first location that has an intact
-    /// copy (its bytes hash to its name), reachable locations first.
-    pub(crate) async fn get_replicated(&self, prefix: &str, name: &str) -> Result<Bytes> {
+    /// Reads a metadata object: a whole copy (its bytes hash to its name)
+    /// from any location, or k intact shards of it ([`super::coded`]).
+    /// Reachable locations are asked first. For a repository that codes
+    /// its metadata every location is asked at once (k answers are needed);
+    /// otherwise one at a time, the next after a failure or after
+    /// `METADATA_HEDGE` without an answer, and all the rest as soon as one
+    /// answers with a shard.
+    ///
+    /// Fails with [`Error::NotFound`] when every location answered and none
+    /// holds a damaged copy, yet no whole copy or k shards exist; with
+    /// [`Error::Corrupt`] otherwise.
+    pub(crate) async fn get_metadata(&self, prefix: &str, name: &str) -> Result<Bytes> {
         let key = format!("{prefix}{name}");
         let mut order: Vec<&Location> = self.locations.iter().collect();
         order.sort_by_key(|l| self.is_down(&l.id));
         let mut order = order.into_iter();
         let mut pending = FuturesUnordered::new();
-        pending.extend(order.next().map(|l| fetch_one(l, key.clone())));
+        let first_wave = if self.codes_metadata.load(Ordering::Relaxed) {
+            order.len()
+        } else {
+            1
+        };
+        pending.extend(
+            order
+                .by_ref()
+                .take(first_wave)
+                .map(|l| fetch_one(l, key.clone())),
+        );
         let hedge = tokio::time::sleep(METADATA_HEDGE);
         tokio::pin!(hedge);
         let mut problems = Vec::new();
-        // One location at a time; a failure asks the next at once, a slow
-        // answer asks the next as well after METADATA_HEDGE.
+        let mut shards = ShardSet::default();
+        // A location that could not answer, or a damaged copy: the object
+        // may exist in full after all.
+        let mut unsure = false;
         loop {
             tokio::select! {
                 next = pending.next() => {
                     let Some((l, r)) = next else { break };
                     self.observe(&l.id, &r);
-                    match r {
-                        Ok(bytes) if content_name(&bytes) == name => return Ok(bytes),
-                        Ok(_) => {
-                            tracing::warn!(location = %l.id, object = %key, "metadata copy does not match its name");
-                            problems.push(format!("{}: corrupt copy", l.id));
+                    match r.map(|bytes| (classify(name, &bytes), bytes)) {
+                        Ok((MetaCopy::Whole, bytes)) => return Ok(bytes),
+                        Ok((MetaCopy::Shard(h), bytes)) => {
+                            shards.add(&h, bytes);
+                            match shards.decode(name) {
+                                Some(Ok(data)) => return Ok(Bytes::from(data)),
+                                Some(Err(e)) => {
+                                    problems.push(format!("shards up to {}: {e}", l.id));
+                                    unsure = true;
+                                }
+                                None => {}
+                            }
+                            // More shards are needed: ask everyone left.
+                            pending.extend(order.by_ref().map(|l| fetch_one(l, key.clone())));
                         }
-                        Err(e) => problems.push(format!("{}: {e}", l.id)),
+                        Ok((MetaCopy::Bad(why), _)) => {
+                            tracing::warn!(location = %l.id, object = %key, %why, "damaged metadata copy");
+                            problems.push(format!("{}: {why}", l.id));
+                            unsure = true;
+                        }
+                        Err(e) => {
+                            unsure |= !matches!(e, ProviderError::NotFound { .. });
+                            problems.push(format!("{}: {e}", l.id));
+                        }
                     }
                     pending.extend(order.next().map(|l| fetch_one(l, key.clone())));
                 }
@@ -265,11 +315,28 @@ impl Store {
                 }
             }
         }
-        Err(Error::Corrupt {
-            location: "all".into(),
-            object: key,
-            detail: format!("no intact copy ({})", problems.join("; ")),
-        })
+        let have = shards
+            .best()
+            .map(|(k, _, s)| {
+                format!(
+                    "; it needs {k} shards, {} are readable",
+                    s.iter().flatten().count()
+                )
+            })
+            .unwrap_or_default();
+        let detail = format!("no intact copy{have} ({})", problems.join("; "));
+        if unsure {
+            Err(Error::Corrupt {
+                location: "all".into(),
+                object: key,
+                detail,
+            })
+        } else {
+            // Every location answered and none holds a damaged copy: the
+            // object is not stored in full (an interrupted write, or more
+            // locations lost than it can survive).
+            Err(Error::NotFound(format!("{key}: {detail}")))
+        }
     }
 
     /// Names under `prefix` on any reachable location (the union).

@@ -101,17 +101,24 @@ impl PackBuilder {
         self.chunks.is_empty()
     }
 
-    /// Seals the header and closes the pack.
+    /// Seals the header and closes the pack. The header is zstd-compressed
+    /// when `compress_header` (repository format 5 on; [`read_header`]
+    /// reads both), which keeps its hex chunk ids to about half their size.
     pub(crate) fn finish(
         mut self,
         key: &SecretKey,
         ctx: &Context,
+        compress_header: bool,
     ) -> Result<SealedPack, CryptoError> {
         let header = PackHeader {
             chunks: self.chunks,
         };
-        let plain =
+        let mut plain =
             serde_json::to_vec(&header).map_err(|e| CryptoError::InvalidKey(e.to_string()))?;
+        if compress_header {
+            plain = compress::compress_meta(&plain)
+                .map_err(|e| CryptoError::InvalidKey(format!("compressing a pack header: {e}")))?;
+        }
         let sealed = aead::seal(key, ctx, HEADER_AAD, &plain)?;
         self.buf.extend_from_slice(&sealed);
         self.buf
@@ -178,6 +185,7 @@ pub(crate) fn read_header(pack: &[u8], key: &SecretKey) -> Result<Vec<ChunkEntry
         return Err(CryptoError::Truncated);
     }
     let plain = aead::open(key, HEADER_AAD, &body[body.len() - len..])?;
+    let plain = compress::meta_json(plain).map_err(|_| CryptoError::Authentication)?;
     let header: PackHeader =
         serde_json::from_slice(&plain).map_err(|_| CryptoError::Authentication)?;
     Ok(header.chunks)
@@ -283,7 +291,7 @@ mod tests {
             b.seal_chunk(&key, &ctx, id_of(data), data, data.len() as u32)
                 .unwrap();
         }
-        let pack = b.finish(&key, &ctx).unwrap();
+        let pack = b.finish(&key, &ctx, false).unwrap();
         let chunks = read_header(&pack.bytes, &key).unwrap();
         assert_eq!(chunks.len(), 3);
         assert_eq!(
@@ -298,12 +306,43 @@ mod tests {
         let mut b = PackBuilder::from_buffer(Vec::with_capacity(64));
         let wrong = id_of(b"other");
         b.seal_chunk(&key, &ctx, wrong, b"gamma", 5).unwrap();
-        let liar = b.finish(&key, &ctx).unwrap();
+        let liar = b.finish(&key, &ctx, false).unwrap();
         assert!(open_chunk(&liar.bytes, &liar.chunks[0], &key).is_ok());
         assert!(open_chunk_checked(&liar.bytes, &liar.chunks[0], &key, id_of).is_err());
         assert!(read_header(&pack.bytes[..2], &key).is_err());
         let other = SecretKey::random(&ctx);
         assert!(read_header(&pack.bytes, &other).is_err());
+    }
+
+    #[test]
+    fn compressed_headers_are_smaller_and_read_back() {
+        let ctx = Context::default();
+        let key = SecretKey::random(&ctx);
+        let build = |compress: bool| {
+            let mut b = PackBuilder::from_buffer(Vec::new());
+            for i in 0..100u32 {
+                let data = i.to_le_bytes();
+                let id: [u8; 32] = Sha256::digest(data).into();
+                b.seal_chunk(&key, &ctx, id, &data, 4).unwrap();
+            }
+            b.finish(&key, &ctx, compress).unwrap()
+        };
+        let (plain, small) = (build(false), build(true));
+        assert!(
+            small.bytes.len() * 10 < plain.bytes.len() * 7,
+            "{} vs {} bytes",
+            small.bytes.len(),
+            plain.bytes.len()
+        );
+        let ids = |c: &[ChunkEntry]| c.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&read_header(&small.bytes, &key).unwrap()),
+            ids(&plain.chunks)
+        );
+        assert_eq!(
+            ids(&read_header(&plain.bytes, &key).unwrap()),
+            ids(&plain.chunks)
+        );
     }
 
     #[test]
@@ -327,7 +366,7 @@ mod tests {
             )
             .unwrap();
         }
-        let pack = b.finish(&key, &ctx).unwrap();
+        let pack = b.finish(&key, &ctx, true).unwrap();
         assert!(
             pack.chunks[0].sealed_len < text.len() as u32,
             "text stored compressed"
@@ -354,7 +393,7 @@ mod tests {
         let key = SecretKey::random(&ctx);
         let mut b = PackBuilder::from_buffer(Vec::with_capacity(64));
         b.seal_chunk(&key, &ctx, [1; 32], b"abc", 3).unwrap();
-        let pack = b.finish(&key, &ctx).unwrap();
+        let pack = b.finish(&key, &ctx, true).unwrap();
         assert!(id_matches(&pack.bytes, &pack.id_bytes));
         let whole: [u8; 32] = Sha256::digest(&pack.bytes).into();
         assert_ne!(whole, pack.id_bytes);

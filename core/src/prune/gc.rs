@@ -39,7 +39,7 @@ pub(crate) async fn load_markers(inner: &Inner) -> Result<Vec<(String, PruneMark
     let names = inner.store.list_union(PRUNE_PREFIX).await?;
     let mut out = Vec::new();
     for name in names {
-        let bytes = inner.store.get_replicated(PRUNE_PREFIX, &name).await?;
+        let bytes = inner.store.get_metadata(PRUNE_PREFIX, &name).await?;
         let m: PruneMarker = serde_json::from_slice(&bytes).map_err(|e| {
             Error::corrupt(
                 "-",

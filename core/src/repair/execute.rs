@@ -243,25 +243,25 @@ pub(crate) async fn write_placement(inner: &Inner, records: Vec<PackRecord>) -> 
     Ok(name)
 }
 
-/// Copies one metadata object to `to` from a good copy; returns copies and bytes written.
+/// Copies one metadata object to `to` from a good copy, or rebuilds the
+/// missing shards of a coded one; returns objects and bytes written.
 async fn copy_metadata(inner: &Inner, object: &str, to: &[String]) -> Result<(u64, u64)> {
-    let bytes = if is_content_addressed(object) {
-        let (prefix, name) = object
+    let writes = if is_content_addressed(object) {
+        let (_, name) = object
             .rsplit_once('/')
             .ok_or_else(|| Error::invalid(format!("bad object key {object}")))?;
-        inner
-            .store
-            .get_replicated(&format!("{prefix}/"), name)
-            .await?
+        super::coded::plan_writes(inner, object, name, to).await?
     } else {
-        verbatim_source(inner, object, to).await?
+        let bytes = verbatim_source(inner, object, to).await?;
+        to.iter().map(|l| (l.clone(), bytes.clone())).collect()
     };
-    let mut n = 0;
-    for loc in to {
-        write_checked(inner, loc, object, bytes.clone()).await?;
+    let (mut n, mut written) = (0, 0);
+    for (loc, bytes) in writes {
+        written += bytes.len() as u64;
+        write_checked(inner, &loc, object, bytes).await?;
         n += 1;
     }
-    Ok((n, n * bytes.len() as u64))
+    Ok((n, written))
 }
 
 /// The majority copy of a non-content-addressed object (config, key slot,

@@ -9,6 +9,7 @@
 //! only after that index is stored, so a crash leaves at worst a stray.
 
 mod archive;
+mod coded;
 mod execute;
 mod plan;
 mod retire;
@@ -46,7 +47,8 @@ pub enum RepairAction {
         /// The shards to write.
         shards: Vec<ShardMove>,
     },
-    /// Copy a replicated metadata object from a good copy.
+    /// Copy a replicated metadata object from a good copy, or rebuild the
+    /// missing shards of a coded one (`to` are the locations to prefer).
     #[serde(rename_all = "camelCase")]
     CopyMetadata {
         /// Object key.

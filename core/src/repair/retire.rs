@@ -17,7 +17,7 @@ use crate::engine::store::Store;
 use crate::engine::Inner;
 use crate::error::{Error, Result};
 use crate::provider::ProviderError;
-use crate::repo::LOCATIONS_PREFIX;
+use crate::repo::{INDEX_PREFIX, LOCATIONS_PREFIX, MANIFEST_PREFIX, SNAPSHOT_PREFIX};
 
 /// The `locations/<id>` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,9 +107,45 @@ pub(crate) async fn retire_plan(inner: &Inner, id: &str) -> Result<RepairPlan> {
             Err(detail) => unfixable.push((pack.id.clone(), detail)),
         }
     }
+    let coded: Vec<String> =
+        crate::verify::meta::Expectations::new(inner.repo.codes_metadata(), &cat)
+            .coded()
+            .map(|(k, _)| k.clone())
+            .collect();
     drop(cat);
+    if inner.repo.codes_metadata() {
+        for object in coded_metadata_at(inner, id, coded).await {
+            plan.actions.push(RepairAction::CopyMetadata {
+                object,
+                to: Vec::new(),
+            });
+        }
+    }
     plan.unfixable = affected(inner, unfixable).await;
     Ok(plan)
+}
+
+/// The coded metadata objects (format 5) that may have a shard at `id`:
+/// what it lists under their prefixes, or, when it cannot be listed, every
+/// coded object the catalog knows. Each one's missing shards are rebuilt on
+/// the locations still active.
+async fn coded_metadata_at(inner: &Inner, id: &str, mut coded: Vec<String>) -> Vec<String> {
+    let Some(l) = inner.store.location(id) else {
+        return Vec::new();
+    };
+    let mut keys = Vec::new();
+    for prefix in [INDEX_PREFIX, MANIFEST_PREFIX, SNAPSHOT_PREFIX] {
+        match l.provider.list(prefix).await {
+            Ok(objs) => keys.extend(objs.into_iter().map(|o| o.key)),
+            Err(e) => {
+                tracing::warn!(location = %id, error = %e, "cannot list the retired location's metadata; checking every coded object");
+                coded.sort();
+                return coded;
+            }
+        }
+    }
+    keys.sort();
+    keys
 }
 
 /// Retires `id`: status object, then the moves.

@@ -11,9 +11,13 @@
 //! prune/<sha256>                  PruneMarker (plaintext JSON): packs due for deletion after a grace period
 //! locations/<id>                  LocationStatus (plaintext JSON): a retired location
 //! ```
-//! Everything but `packs/` is replicated to every location. Metadata names
-//! are the SHA-256 of the stored (sealed) bytes, so they are content-addressed,
-//! written with create-if-absent, and checkable without the key.
+//! Everything but `packs/` is replicated to every location, except that from
+//! format 5 on a backup's `index/`, `manifests/` and `snapshots/` objects are
+//! erasure-coded: each of k+m locations holds one shard of the sealed object
+//! under the object's key (see [`crate::engine::coded`]). Metadata names are
+//! the SHA-256 of the sealed bytes, so they are content-addressed, written
+//! with create-if-absent, and checkable without the key (a shard by its
+//! header and body digest).
 
 use crate::crypto::wedding::ChunkIdHash;
 use chrono::{DateTime, Utc};
@@ -27,7 +31,10 @@ use sha2::{Digest, Sha256};
 /// (uncompressed), so the builds that made them can still read them. An
 /// older reader refuses a newer repository rather than misread it.
 /// Version 4 keeps a BLAKE3 digest of each whole file instead of SHA-256.
-pub(crate) const FORMAT_VERSION: u32 = 4;
+/// Version 5 stores a backup's index, manifest parts and snapshot record
+/// erasure-coded with the backup's own k+m (see [`crate::engine::coded`])
+/// instead of a whole copy on every location.
+pub(crate) const FORMAT_VERSION: u32 = 5;
 
 /// Oldest repository format version this build opens.
 pub(crate) const OLDEST_FORMAT_VERSION: u32 = 1;
@@ -147,6 +154,12 @@ impl RepoConfig {
     /// Whether chunks and metadata are written compressed (format 3 on).
     pub(crate) fn compresses(&self) -> bool {
         self.version >= 3
+    }
+
+    /// Whether a backup's index, manifest parts and snapshot record are
+    /// erasure-coded (format 5 on) rather than copied to every location.
+    pub(crate) fn codes_metadata(&self) -> bool {
+        self.version >= 5
     }
 
     /// The whole-file digest manifests keep (BLAKE3 from format 4 on).

@@ -1,21 +1,29 @@
-//! Replicated metadata compared across locations.
+//! Metadata compared across locations.
 //!
-//! Every active (not retired) location should hold every metadata object.
-//! Quick: listings only (a name missing at a location). Deep: every copy
-//! read; a content-addressed copy whose bytes do not hash to its name is
-//! corrupt, and a verbatim object (config, key slots, wedding keys,
-//! location status) whose bytes differ from the majority diverges.
+//! Every active (not retired) location should hold every replicated
+//! metadata object; a coded one (format 5: a snapshot record, its manifest
+//! parts and index objects, see [`crate::engine::coded`]) should be listed
+//! by k+m of them. Quick: listings only (a name missing at a location, or
+//! a coded object listed by too few). Deep: every copy read; a
+//! content-addressed copy that is neither the whole object (bytes hashing
+//! to its name) nor an intact shard of it is corrupt, and a verbatim object
+//! (config, key slots, wedding keys, location status) whose bytes differ
+//! from the majority diverges.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::future::join_all;
 use futures::{stream, StreamExt};
 use sha2::{Digest, Sha256};
 
 use super::report::{Finding, FindingKind};
+use crate::engine::catalog::Catalog;
+use crate::engine::coded::{classify, MetaCopy};
 use crate::engine::store::Store;
 use crate::provider::{Location, ProviderError};
-use crate::repo::{content_name, CONFIG_KEY, CONTENT_ADDRESSED, VERBATIM};
+use crate::repo::{
+    CONFIG_KEY, CONTENT_ADDRESSED, INDEX_PREFIX, MANIFEST_PREFIX, SNAPSHOT_PREFIX, VERBATIM,
+};
 
 /// Copies read at once in a deep check.
 const READS_IN_FLIGHT: usize = 16;
@@ -54,6 +62,80 @@ pub(crate) async fn list_metadata(
     .await
 }
 
+/// Where a metadata object should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// A whole copy on every active location.
+    Everywhere,
+    /// A shard on each of this many locations (k+m).
+    Shards(usize),
+    /// Not known: a coded object the catalog does not reference (left by
+    /// an interrupted backup until prune removes it, or one it could not
+    /// load, reported on its own). Its copies are still checked when read.
+    Unknown,
+}
+
+/// What [`check`] expects of each metadata key.
+#[derive(Debug, Default)]
+pub(crate) struct Expectations {
+    coded_repo: bool,
+    keys: HashMap<String, Expect>,
+}
+
+impl Expectations {
+    /// For a repository that codes its metadata (format 5): a snapshot's
+    /// record, manifest parts and index objects are coded with its own
+    /// k+m (a part is named after its coding too, so two snapshots never
+    /// disagree); other index objects (a repair's placement) are whole
+    /// copies. Older repositories keep every object everywhere.
+    pub(crate) fn new(coded_repo: bool, cat: &Catalog) -> Self {
+        let mut keys = HashMap::new();
+        if coded_repo {
+            for name in &cat.indexes {
+                keys.insert(format!("{INDEX_PREFIX}{name}"), Expect::Everywhere);
+            }
+            for (id, s) in &cat.snapshots {
+                let n = Expect::Shards(s.data_shards + s.parity_shards);
+                keys.insert(format!("{SNAPSHOT_PREFIX}{id}"), n);
+                for m in s.manifest_names() {
+                    keys.insert(format!("{MANIFEST_PREFIX}{m}"), n);
+                }
+                for i in &s.indexes {
+                    keys.insert(format!("{INDEX_PREFIX}{i}"), n);
+                }
+            }
+            for key in cat.unreadable.keys() {
+                keys.insert(key.clone(), Expect::Unknown);
+            }
+        }
+        Expectations { coded_repo, keys }
+    }
+
+    /// The coded objects and their shard counts.
+    pub(crate) fn coded(&self) -> impl Iterator<Item = (&String, usize)> {
+        self.keys.iter().filter_map(|(k, e)| match e {
+            Expect::Shards(n) => Some((k, *n)),
+            _ => None,
+        })
+    }
+
+    fn of(&self, key: &str) -> Expect {
+        if !self.coded_repo {
+            return Expect::Everywhere;
+        }
+        self.keys.get(key).copied().unwrap_or(
+            if [INDEX_PREFIX, MANIFEST_PREFIX, SNAPSHOT_PREFIX]
+                .iter()
+                .any(|p| key.starts_with(p))
+            {
+                Expect::Unknown
+            } else {
+                Expect::Everywhere
+            },
+        )
+    }
+}
+
 fn finding(loc: &str, key: &str, kind: FindingKind, detail: String) -> Finding {
     Finding {
         location: loc.to_owned(),
@@ -65,15 +147,18 @@ fn finding(loc: &str, key: &str, kind: FindingKind, detail: String) -> Finding {
     }
 }
 
-/// Checks metadata (only the keys in `filter`, when given); returns the
-/// number of distinct objects checked.
+/// Checks metadata (only the keys in `filter`, when given) against what
+/// `expect` says of each key. Returns the number of distinct objects
+/// checked.
 pub(crate) async fn check(
     store: &Store,
     filter: Option<&HashSet<String>>,
+    expect: &Expectations,
     deep: bool,
     findings: &mut Vec<Finding>,
 ) -> u64 {
     let listed = list_metadata(store).await;
+    let unlisted = listed.iter().filter(|(_, r)| r.is_err()).count();
     let mut reachable: Vec<&Location> = Vec::new();
     let mut holders: BTreeMap<String, Vec<&Location>> = BTreeMap::new();
     for (l, r) in &listed {
@@ -111,6 +196,29 @@ pub(crate) async fn check(
     }
     for (key, locs) in &holders {
         let have: HashSet<&str> = locs.iter().map(|l| l.id.as_str()).collect();
+        let n = match expect.of(key) {
+            Expect::Everywhere => None,
+            Expect::Shards(n) => Some(n),
+            Expect::Unknown => continue,
+        };
+        if let Some(n) = n {
+            // Shards may sit on locations that could not be listed.
+            if have.len() + unlisted >= n {
+                continue;
+            }
+            for l in reachable.iter().filter(|l| !have.contains(l.id.as_str())) {
+                findings.push(finding(
+                    &l.id,
+                    key,
+                    FindingKind::MetadataDivergence,
+                    format!(
+                        "{} of the {n} locations of this coded object hold a shard",
+                        have.len()
+                    ),
+                ));
+            }
+            continue;
+        }
         for l in &reachable {
             if !have.contains(l.id.as_str()) {
                 findings.push(finding(
@@ -138,34 +246,43 @@ async fn deep_compare(
         .iter()
         .flat_map(|(k, locs)| locs.iter().map(|l| (k.clone(), (*l).clone())))
         .collect();
-    type Read = (String, String, std::result::Result<[u8; 32], String>, bool);
+    type Read = (
+        String,
+        String,
+        std::result::Result<[u8; 32], String>,
+        Option<String>,
+    );
     let results: Vec<Read> = stream::iter(reads)
         .map(|(key, l)| async move {
             let r = l.provider.get(&key, None).await;
             store.observe(&l.id, &r);
             match r {
                 Ok(bytes) => {
-                    let name_ok = !is_content_addressed(&key)
-                        || key.rsplit('/').next() == Some(content_name(&bytes).as_str());
-                    (key, l.id, Ok(Sha256::digest(&bytes).into()), name_ok)
+                    // A content-addressed copy must be the whole object or
+                    // an intact shard of it.
+                    let bad = match key.rsplit_once('/') {
+                        Some((_, name)) if is_content_addressed(&key) => {
+                            match classify(name, &bytes) {
+                                MetaCopy::Bad(why) => Some(why),
+                                MetaCopy::Whole | MetaCopy::Shard(_) => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    (key, l.id, Ok(Sha256::digest(&bytes).into()), bad)
                 }
-                Err(e) => (key, l.id, Err(e.to_string()), true),
+                Err(e) => (key, l.id, Err(e.to_string()), None),
             }
         })
         .buffer_unordered(READS_IN_FLIGHT)
         .collect()
         .await;
     let mut by_key: BTreeMap<String, Vec<(String, [u8; 32])>> = BTreeMap::new();
-    for (key, loc, r, name_ok) in results {
-        match r {
-            Err(e) => findings.push(finding(&loc, &key, FindingKind::Unreachable, e)),
-            Ok(_) if !name_ok => findings.push(finding(
-                &loc,
-                &key,
-                FindingKind::Corrupt,
-                "the copy's bytes do not hash to its name".into(),
-            )),
-            Ok(digest) => by_key.entry(key).or_default().push((loc, digest)),
+    for (key, loc, r, bad) in results {
+        match (r, bad) {
+            (Err(e), _) => findings.push(finding(&loc, &key, FindingKind::Unreachable, e)),
+            (Ok(_), Some(why)) => findings.push(finding(&loc, &key, FindingKind::Corrupt, why)),
+            (Ok(digest), None) => by_key.entry(key).or_default().push((loc, digest)),
         }
     }
     for (key, copies) in by_key {

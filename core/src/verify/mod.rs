@@ -106,9 +106,27 @@ pub(crate) async fn verify(
         let cat = inner.catalog.read().await;
         quick::strays(&cat.packs, &listings, &mut findings);
     }
+    let expect = {
+        let cat = inner.catalog.read().await;
+        for (key, why) in &cat.unreadable {
+            findings.push(Finding {
+                location: "all".into(),
+                object: key.clone(),
+                kind: FindingKind::Stray,
+                detail: format!(
+                    "not stored in full, so not in the catalog: left by an interrupted \
+                     backup, or lost beyond repair ({why})"
+                ),
+                pack_id: None,
+                shard_index: None,
+            });
+        }
+        meta::Expectations::new(inner.repo.codes_metadata(), &cat)
+    };
     let metadata_checked = meta::check(
         &inner.store,
         cov.metadata.as_ref(),
+        &expect,
         depth == VerifyDepth::Deep,
         &mut findings,
     )
