@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use heirloom::api::{EmergencyRecoveryRequest, Priority, VerifyDepth, WeddingBackupRequest};
+use heirloom::api::{
+    BackupType, EmergencyRecoveryRequest, Priority, VerifyDepth, WeddingBackupRequest,
+};
 use heirloom::erasure::{open_shard, SHARD_HEADER_LEN};
 use heirloom::{Engine, Error, FindingKind, VerifyScope};
 use heirloom_tests::*;
@@ -230,8 +232,10 @@ async fn an_unreadable_record_is_not_reported_as_no_snapshot() {
 }
 
 /// Retiring one of six locations rebuilds its metadata shards on the
-/// others: afterwards the retired location and two more can go, and the
-/// wedding still opens and restores from the remaining three.
+/// others; a full backup of the same folder then succeeds (its parts exist,
+/// shards in other places than it would choose); afterwards the retired
+/// location and two more can go, and the wedding still opens and restores
+/// from the remaining three.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retiring_a_location_moves_its_metadata_shards() {
     let repo = TestRepo::new(6);
@@ -241,6 +245,14 @@ async fn retiring_a_location_moves_its_metadata_shards() {
     let r = engine.retire_location("loc1").await.unwrap();
     assert!(r.repair.is_complete(), "{:?}", r.repair);
     assert_eq!(r.repair.metadata_copied as usize, on_loc1.len());
+    // A full backup writes every part again, placed over the five active
+    // locations: the shards repair put elsewhere stand for theirs.
+    let mut full = critical("w", &src);
+    full.backup_type = BackupType::Full;
+    engine
+        .create_backup(full)
+        .await
+        .expect("full backup after retiring");
     drop(engine);
     for i in [1, 0, 2] {
         repo.remove_location(i);

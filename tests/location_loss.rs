@@ -70,7 +70,7 @@ async fn more_than_m_lost_fails_cleanly() {
         Error::Unrecoverable { wedding, detail } => {
             assert_eq!(wedding, "w-lost");
             assert!(
-                detail.contains("not stored in full") && detail.contains("needs 3 shards, 2"),
+                detail.contains("cannot be read") && detail.contains("needs 3 shards, 2"),
                 "{detail}"
             );
         }

@@ -458,3 +458,81 @@ async fn a_backup_writes_anew_the_manifest_parts_a_marker_names() {
     assert_eq!(r.manifests_deleted as usize, parts);
     verifies_and_restores(&repo, &clock, 7, "w1", &src).await;
 }
+
+/// Snapshot record keys at location `i`.
+fn records(repo: &TestRepo, i: usize) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(repo.locations[i].join("snapshots"))
+        .unwrap()
+        .flatten()
+        .map(|e| format!("snapshots/{}", e.file_name().to_string_lossy()))
+        .collect()
+}
+
+/// A snapshot record that cannot be read because a shard rotted (two
+/// intact, one rotten, two gone) stops prune: what it references would
+/// look unreferenced. Once it is settled (two intact shards, the rest gone
+/// on locations that all answer: as a backup that died writing it leaves
+/// it) prune runs, and keeps the other snapshot's packs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_refuses_while_a_snapshot_record_is_unread_for_a_reason_that_may_pass() {
+    let repo = TestRepo::new(5);
+    let clock = Arc::new(ManualClock::new(wednesday()));
+    let engine = Engine::open(config(&repo, "state", &clock, 7))
+        .await
+        .unwrap();
+    let (day1, day2) = (repo.path("day1"), repo.path("day2"));
+    small_wedding(&day1, 91);
+    engine.create_backup(critical("w", &day1)).await.unwrap();
+    let first = records(&repo, 0);
+    small_wedding(&day2, 92);
+    engine.create_backup(critical("w", &day2)).await.unwrap();
+    drop(engine);
+    let record = records(&repo, 0)
+        .into_iter()
+        .find(|k| !first.contains(k))
+        .unwrap();
+    let at = |i: usize| repo.locations[i].join(&record);
+    let mut rotten = std::fs::read(at(0)).unwrap();
+    *rotten.last_mut().unwrap() ^= 1;
+    std::fs::write(at(0), rotten).unwrap();
+    for i in [1, 2] {
+        std::fs::remove_file(at(i)).unwrap();
+    }
+
+    let engine = Engine::open(config(&repo, "state-2", &clock, 8))
+        .await
+        .expect("an unread record does not stop the open");
+    match engine.prune_plan(&PruneOptions::default()).await {
+        Err(Error::InvalidRequest(why)) => {
+            assert!(
+                why.contains("prune refused") && why.contains(&record),
+                "{why}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let v = engine
+        .verify(VerifyScope::All, VerifyDepth::Quick)
+        .await
+        .unwrap();
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.object == record && f.kind == heirloom::FindingKind::Corrupt),
+        "{:?}",
+        v.findings
+    );
+
+    std::fs::remove_file(at(0)).unwrap();
+    let plan = engine
+        .prune_plan(&PruneOptions::default())
+        .await
+        .expect("a settled record does not stop prune");
+    assert_eq!(plan.kept, 1);
+    let out = repo.path("out");
+    engine
+        .recover(EmergencyRecoveryRequest::to_folder("w", &out))
+        .await
+        .expect("day 1 restores");
+    assert_same_tree(&day1, &out, true);
+}

@@ -29,7 +29,8 @@ pub struct BackupSystemStatus {
     /// Backup jobs that failed for good in the last 24 hours.
     pub failed_backups: u64,
     /// Bytes stored across all locations: every pack's shards, plus the
-    /// metadata replicated to every location (from the catalog).
+    /// metadata (its shards in format 5; a copy per location before), from
+    /// the catalog.
     pub total_storage_used: u64,
     /// The health report's score, 0–100.
     pub health_score: u8,

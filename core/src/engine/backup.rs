@@ -367,6 +367,9 @@ pub(super) async fn create_backup(
     {
         let mut cat = inner.catalog.write().await;
         if let Some(name) = indexes.first() {
+            if inner.repo.codes_metadata() {
+                cat.coded_indexes.insert(name.clone(), profile.total());
+            }
             cat.add_index(
                 name,
                 IndexRecord {
@@ -489,7 +492,8 @@ struct MetaSink<'a> {
 
 impl MetaSink<'_> {
     /// Stores one sealed object under `prefix`; returns its name, the
-    /// locations that hold it and the bytes written to them.
+    /// locations that hold it and the bytes it counts toward the backup's
+    /// `bytes_stored`: its shards (coded), or its size once (whole copies).
     async fn put(&self, prefix: &str, sealed: Vec<u8>) -> Result<(String, Vec<String>, u64)> {
         let store = &self.inner.store;
         if self.inner.repo.codes_metadata() {
@@ -508,10 +512,11 @@ impl MetaSink<'_> {
             let bytes = shard * locations.len() as u64;
             Ok((name, locations, bytes))
         } else {
+            // Counted once, as formats 1–4 always have (the status report
+            // multiplies it by the locations).
             let len = sealed.len() as u64;
             let (name, locations) = store.put_replicated(prefix, sealed, self.required).await?;
-            let bytes = len * locations.len() as u64;
-            Ok((name, locations, bytes))
+            Ok((name, locations, len))
         }
     }
 }

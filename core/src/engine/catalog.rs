@@ -1,5 +1,5 @@
 //! The in-memory catalog: snapshots, packs and the chunk index, rebuilt on
-//! open from the metadata objects every location holds.
+//! open from the repository's index and snapshot objects.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -36,11 +36,25 @@ pub(crate) struct Catalog {
     /// delete them before a running backup commits, so a backup never
     /// relies on one existing (see `store_manifest_parts`).
     pub parked_manifests: HashSet<String>,
-    /// Index and snapshot objects listed but not stored in full (fewer
-    /// than k shards on locations that all answered): left by an
-    /// interrupted backup, or damaged beyond repair. Left out of the
-    /// catalog; verify reports them. Key → why.
-    pub unreadable: BTreeMap<String, String>,
+    /// Index and snapshot objects listed but not read, by key: left out
+    /// of the catalog so that one of them does not lock every wedding out;
+    /// verify reports them and prune will not run past an undecided one.
+    pub unreadable: BTreeMap<String, Unreadable>,
+    /// Index objects read from shards (format 5), with their k+m; the
+    /// others are whole copies.
+    pub coded_indexes: HashMap<String, usize>,
+}
+
+/// Why a listed metadata object was not read.
+#[derive(Debug, Clone)]
+pub(crate) struct Unreadable {
+    /// The reader's error.
+    pub why: String,
+    /// Every location answered and none holds a damaged copy, yet fewer
+    /// than k shards exist: left by an interrupted backup (or more shards
+    /// lost than it survives). It will never be read; `false` means rot or
+    /// an unreachable location, which a repair or a retry may fix.
+    pub settled: bool,
 }
 
 impl Catalog {

@@ -11,7 +11,8 @@
 //! Why not a whole copy on every location, as formats 1–4 do: metadata then
 //! costs 5 copies where the data costs 5/3, and a copy beyond the m+1th
 //! buys nothing a restore can use, since the data needs k locations anyway.
-//! Every location still *lists* every object (it holds a shard of it).
+//! Every location an object was written to lists it; with k+m locations in
+//! all (five for 3+2), every location lists every snapshot.
 //!
 //! A reader accepts either form ([`classify`]): whole copies are what older
 //! formats, prune markers and a repair's placement index keep.
@@ -80,23 +81,26 @@ impl ShardSet {
         }
     }
 
-    /// The object, once some coding has k distinct shards; `None` before.
-    pub(crate) fn decode(&self, name: &str) -> Option<std::result::Result<Vec<u8>, String>> {
+    /// The object and its k+m, once some coding has k distinct shards
+    /// (each such coding is tried until one decodes); `None` before.
+    pub(crate) fn decode(
+        &self,
+        name: &str,
+    ) -> Option<std::result::Result<(Vec<u8>, usize), String>> {
         let id = object_id(name)?;
-        let ((k, m, _), shards) = self.groups.iter().find(|((k, _, _), shards)| {
-            shards.iter().filter(|s| s.is_some()).count() >= usize::from(*k)
-        })?;
-        Some(
-            decode_pack(&id, usize::from(*k), usize::from(*m), shards)
-                .map_err(|e| e.to_string())
-                .and_then(|d| {
-                    if content_name(&d.data) == name {
-                        Ok(d.data)
-                    } else {
-                        Err("the shards decode to other bytes than the name says".into())
-                    }
-                }),
-        )
+        let mut last = None;
+        for ((k, m, _), shards) in &self.groups {
+            let (k, m) = (usize::from(*k), usize::from(*m));
+            if shards.iter().filter(|s| s.is_some()).count() < k {
+                continue;
+            }
+            match decode_pack(&id, k, m, shards) {
+                Ok(d) if content_name(&d.data) == name => return Some(Ok((d.data, k + m))),
+                Ok(_) => last = Some("the shards decode to other bytes than the name says".into()),
+                Err(e) => last = Some(e.to_string()),
+            }
+        }
+        last.map(Err)
     }
 
     /// The coding with the most distinct shards, and those shards by index.
@@ -112,9 +116,9 @@ impl Store {
     /// Writes a sealed metadata object under `prefix + sha256(sealed)` as
     /// k+m shards, one per location of `targets` chosen by `placement`
     /// (seeded by the name; see [`super::shard_write::write_shards`]: a
-    /// location that fails, or already holds another shard of the object,
-    /// is replaced by a spare). Returns the name and the locations, in
-    /// shard order.
+    /// location that fails is replaced by a spare, one that already holds
+    /// a shard of the object coded the same keeps it). Returns the name and
+    /// the locations, in shard order.
     pub(crate) async fn put_coded(
         &self,
         prefix: &str,
@@ -130,11 +134,22 @@ impl Store {
             object_id(&name).ok_or_else(|| Error::Internal("content name is not hex".into()))?;
         let shards = encode_pack(&ReedSolomon, id, &sealed, k, m)
             .map_err(|e| Error::Internal(format!("coding {key}: {e}")))?;
-        let chosen =
-            super::shard_write::write_shards(self, placement, &name, targets, &shards, |_| {
-                key.clone()
-            })
-            .await?;
+        // Written before (a part a full backup writes again, placed over
+        // other locations): any intact shard of it coded the same stands.
+        let coded_same = |there: &[u8]| {
+            matches!(classify(&name, there), MetaCopy::Shard(h)
+                if (usize::from(h.k), usize::from(h.m)) == (k, m))
+        };
+        let chosen = super::shard_write::write_shards(
+            self,
+            placement,
+            &name,
+            targets,
+            &shards,
+            |_| key.clone(),
+            coded_same,
+        )
+        .await?;
         Ok((
             name,
             chosen.iter().map(|&i| targets[i].id.clone()).collect(),
@@ -167,7 +182,7 @@ mod tests {
             assert!(set.decode(&name).is_none(), "fewer than k shards decode");
         }
         set.add(&headers[2], shards[2].clone());
-        assert_eq!(set.decode(&name).unwrap().unwrap(), sealed);
+        assert_eq!(set.decode(&name).unwrap().unwrap(), (sealed.clone(), 5));
         assert_eq!(set.best().map(|(k, m, _)| (k, m)), Some((3, 2)));
 
         let mut rotten = shards[1].to_vec();

@@ -325,6 +325,7 @@ async fn upload_pack(
         targets,
         &shards,
         |i| shard_key(&id, i),
+        |_| false,
     )
     .await?;
     let written: u64 = shards.iter().map(|s| s.len() as u64).sum();

@@ -8,7 +8,7 @@ use futures::future::join_all;
 use futures::{stream, StreamExt, TryStreamExt};
 use tokio::sync::RwLock;
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, Unreadable};
 use super::store::{open_json, Store};
 use super::{Engine, EngineConfig, Inner};
 use crate::crypto::keys::{KeySlot, MasterKey};
@@ -276,8 +276,11 @@ pub(crate) async fn reload_catalog(inner: &Inner) -> Result<()> {
 }
 
 fn merge(cat: &mut Catalog, loaded: Loaded) {
-    for (name, rec) in loaded.indexes {
+    for (name, (rec, coded)) in loaded.indexes {
         cat.unreadable.remove(&format!("{INDEX_PREFIX}{name}"));
+        if let Some(n) = coded {
+            cat.coded_indexes.insert(name.clone(), n);
+        }
         cat.add_index(&name, rec);
     }
     for (name, rec) in loaded.snapshots {
@@ -295,10 +298,11 @@ fn merge(cat: &mut Catalog, loaded: Loaded) {
 /// What [`fetch_new`] read.
 #[derive(Default)]
 struct Loaded {
-    indexes: Vec<(String, IndexRecord)>,
+    /// With the k+m of a coded index object (`None`: whole copies).
+    indexes: Vec<(String, (IndexRecord, Option<usize>))>,
     snapshots: Vec<(String, SnapshotRecord)>,
-    /// Objects not stored in full: key, why.
-    unreadable: Vec<(String, String)>,
+    /// Objects not read: key, why.
+    unreadable: Vec<(String, Unreadable)>,
 }
 
 /// Reads the index and snapshot objects not in `known_*`.
@@ -318,11 +322,12 @@ async fn fetch_new(
         .into_iter()
         .filter(|n| !known_indexes.contains(n))
         .collect();
-    type Read<T> = std::result::Result<(String, T), (String, String)>;
-    let indexes: Vec<Read<IndexRecord>> = stream::iter(new_indexes)
+    type Read<T> = std::result::Result<(String, T), (String, Unreadable)>;
+    let indexes: Vec<Read<(IndexRecord, Option<usize>)>> = stream::iter(new_indexes)
         .map(|name| async move {
-            let bytes = match readable(store.get_metadata(INDEX_PREFIX, &name).await)? {
-                Ok(bytes) => bytes,
+            let (bytes, coded) = match readable(store.get_metadata_form(INDEX_PREFIX, &name).await)?
+            {
+                Ok(read) => read,
                 Err(why) => return Ok(Err((format!("{INDEX_PREFIX}{name}"), why))),
             };
             let rec: IndexRecord = open_json(
@@ -331,7 +336,7 @@ async fn fetch_new(
                 &bytes,
                 &format!("{INDEX_PREFIX}{name}"),
             )?;
-            Ok::<_, Error>(Ok((name, rec)))
+            Ok::<_, Error>(Ok((name, (rec, coded))))
         })
         .buffer_unordered(LOAD_CONCURRENCY)
         .try_collect()
@@ -342,8 +347,8 @@ async fn fetch_new(
         .collect();
     let snaps: Vec<Read<SnapshotRecord>> = stream::iter(new_snaps)
         .map(|name| async move {
-            let bytes = match readable(store.get_metadata(SNAPSHOT_PREFIX, &name).await)? {
-                Ok(bytes) => bytes,
+            let bytes = match readable(store.get_metadata_form(SNAPSHOT_PREFIX, &name).await)? {
+                Ok((bytes, _)) => bytes,
                 Err(why) => return Ok(Err((format!("{SNAPSHOT_PREFIX}{name}"), why))),
             };
             let rec: SnapshotRecord = open_json(
@@ -373,17 +378,20 @@ async fn fetch_new(
     Ok(loaded)
 }
 
-/// `Err(why)` for an object that is not stored in full ([`Error::NotFound`]
-/// from [`Store::get_metadata`]): a catalog that refused to load over one
-/// would lock every wedding out because one backup was interrupted. The
+/// `Err` for an object [`Store::get_metadata`] could not read: a catalog
+/// that refused to load over one would lock every wedding out because one
+/// backup was interrupted, one shard rotted or one location is down. The
 /// object is logged and kept in [`Catalog::unreadable`].
-fn readable(r: Result<bytes::Bytes>) -> Result<std::result::Result<bytes::Bytes, String>> {
-    match r {
-        Ok(b) => Ok(Ok(b)),
-        Err(Error::NotFound(detail)) => {
-            tracing::warn!(%detail, "metadata object not stored in full; left out of the catalog");
-            Ok(Err(detail))
-        }
-        Err(e) => Err(e),
-    }
+fn readable<T>(r: Result<T>) -> Result<std::result::Result<T, Unreadable>> {
+    let unreadable = match r {
+        Ok(b) => return Ok(Ok(b)),
+        Err(Error::NotFound(why)) => Unreadable { why, settled: true },
+        Err(e @ (Error::Corrupt { .. } | Error::Storage { .. })) => Unreadable {
+            why: e.to_string(),
+            settled: false,
+        },
+        Err(e) => return Err(e),
+    };
+    tracing::warn!(why = %unreadable.why, settled = unreadable.settled, "metadata object not read; left out of the catalog");
+    Ok(Err(unreadable))
 }

@@ -137,13 +137,19 @@ pub(super) async fn recover(
             // Records that could not be read may be this wedding's: say so
             // rather than "no snapshot" (they are sealed, so whose they are
             // is unknown).
-            if let Some((_, why)) = cat.unreadable.iter().next() {
+            let records: Vec<&String> = cat
+                .unreadable
+                .iter()
+                .filter(|(k, _)| k.starts_with(crate::repo::SNAPSHOT_PREFIX))
+                .map(|(_, u)| &u.why)
+                .collect();
+            if let Some(why) = records.first() {
                 return Error::Unrecoverable {
                     wedding: wedding.clone(),
                     detail: format!(
-                        "no readable snapshot; {} metadata object(s), which may be this \
-                         wedding's, are not stored in full, e.g. {why}",
-                        cat.unreadable.len()
+                        "no readable snapshot; {} snapshot record(s), which may be this \
+                         wedding's, cannot be read, e.g. {why}",
+                        records.len()
                     ),
                 };
             }

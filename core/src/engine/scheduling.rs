@@ -138,11 +138,17 @@ impl Engine {
                 capability = RecoveryCapability::Degraded;
             }
         }
-        // Snapshot stats count shards (× n) and metadata once; metadata is
-        // replicated to every location.
+        // Snapshot stats count shards (× n) and metadata: once in formats
+        // 1–4, which copy it to every location; as the shards written in
+        // format 5, which codes it like the data.
         let stored_by_backups: u64 = cat.snapshots.values().map(|s| s.stats.bytes_stored).sum();
         let metadata = stored_by_backups.saturating_sub(shard_bytes);
-        let storage_used = shard_bytes + metadata * store.locations.len() as u64;
+        let copies = if self.inner.repo.codes_metadata() {
+            1
+        } else {
+            store.locations.len() as u64
+        };
+        let storage_used = shard_bytes + metadata * copies;
         let mut latest: HashMap<String, (String, DateTime<Utc>)> = HashMap::new();
         for (id, s) in cat.snapshots_sorted() {
             latest.insert(s.wedding_id.clone(), (id.clone(), s.time));

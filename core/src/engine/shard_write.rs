@@ -13,9 +13,12 @@ use crate::provider::{Location, ProviderError};
 
 /// Writes shard i of `shards` under `key_of(i)` to the location `placement`
 /// picks for it among `targets` (seeded by `seed`, the pack id or object
-/// name). A shard whose write fails, or whose key already holds other
-/// bytes, goes to a spare location the object does not use yet (other
-/// regions first) until the spares run out. Returns the index into
+/// name). Bytes already under the key count as written when they are the
+/// shard itself, or when `stands_in(existing)` says they may stand for it
+/// (another intact shard of the same coded object, placed there by an
+/// earlier write of it). A shard whose write fails, or whose key holds
+/// anything else, goes to a spare location the object does not use yet
+/// (other regions first) until the spares run out. Returns the index into
 /// `targets` of each shard's location.
 pub(super) async fn write_shards(
     store: &Store,
@@ -24,6 +27,7 @@ pub(super) async fn write_shards(
     targets: &[Location],
     shards: &[Bytes],
     key_of: impl Fn(usize) -> String,
+    stands_in: impl Fn(&[u8]) -> bool + Sync,
 ) -> Result<Vec<usize>> {
     let candidates: Vec<Candidate<'_>> = targets
         .iter()
@@ -45,7 +49,8 @@ pub(super) async fn write_shards(
     while !pending.is_empty() {
         let writes = pending.iter().map(|&i| {
             let (loc, key, shard) = (&targets[chosen[i]], key_of(i), shards[i].clone());
-            async move { (i, put_shard(store, loc, &key, shard).await) }
+            let stands_in = &stands_in;
+            async move { (i, put_shard(store, loc, &key, shard, stands_in).await) }
         });
         let mut failed = Vec::new();
         for (i, r) in join_all(writes).await {
@@ -74,14 +79,15 @@ pub(super) async fn write_shards(
     Ok(chosen)
 }
 
-/// Writes `shard` under `key` unless the very same bytes are there
-/// already; other bytes under the key are an error (the caller moves the
-/// shard elsewhere rather than overwrite what may be another's).
+/// Writes `shard` under `key` unless it, or bytes that may stand for it,
+/// are there already; other bytes under the key are an error (the caller
+/// moves the shard elsewhere rather than overwrite what may be another's).
 async fn put_shard(
     store: &Store,
     loc: &Location,
     key: &str,
     shard: Bytes,
+    stands_in: &(impl Fn(&[u8]) -> bool + Sync),
 ) -> std::result::Result<(), ProviderError> {
     let r = loc.provider.put_if_absent(key, shard.clone()).await;
     store.observe(&loc.id, &r);
@@ -89,7 +95,8 @@ async fn put_shard(
         Err(ProviderError::AlreadyExists { .. }) => {
             let there = loc.provider.get(key, None).await;
             store.observe(&loc.id, &there);
-            if there? == shard {
+            let there = there?;
+            if there == shard || stands_in(&there) {
                 Ok(())
             } else {
                 Err(ProviderError::Other {

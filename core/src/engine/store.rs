@@ -250,10 +250,22 @@ impl Store {
     /// `METADATA_HEDGE` without an answer, and all the rest as soon as one
     /// answers with a shard.
     ///
-    /// Fails with [`Error::NotFound`] when every location answered and none
-    /// holds a damaged copy, yet no whole copy or k shards exist; with
-    /// [`Error::Corrupt`] otherwise.
+    /// Fails with [`Error::Corrupt`] when a damaged copy was seen, else
+    /// with [`Error::Storage`] when a location did not answer, else (every
+    /// location answered, yet no whole copy or k shards exist: an
+    /// interrupted write, or more lost than the object survives) with
+    /// [`Error::NotFound`].
     pub(crate) async fn get_metadata(&self, prefix: &str, name: &str) -> Result<Bytes> {
+        self.get_metadata_form(prefix, name).await.map(|(b, _)| b)
+    }
+
+    /// [`Store::get_metadata`], with how the object is stored: `Some(k+m)`
+    /// when it was rebuilt from shards, `None` for a whole copy.
+    pub(crate) async fn get_metadata_form(
+        &self,
+        prefix: &str,
+        name: &str,
+    ) -> Result<(Bytes, Option<usize>)> {
         let key = format!("{prefix}{name}");
         let mut order: Vec<&Location> = self.locations.iter().collect();
         order.sort_by_key(|l| self.is_down(&l.id));
@@ -274,23 +286,23 @@ impl Store {
         tokio::pin!(hedge);
         let mut problems = Vec::new();
         let mut shards = ShardSet::default();
-        // A location that could not answer, or a damaged copy: the object
+        // A damaged copy, or a location that could not answer: the object
         // may exist in full after all.
-        let mut unsure = false;
+        let (mut damaged, mut unanswered) = (false, false);
         loop {
             tokio::select! {
                 next = pending.next() => {
                     let Some((l, r)) = next else { break };
                     self.observe(&l.id, &r);
                     match r.map(|bytes| (classify(name, &bytes), bytes)) {
-                        Ok((MetaCopy::Whole, bytes)) => return Ok(bytes),
+                        Ok((MetaCopy::Whole, bytes)) => return Ok((bytes, None)),
                         Ok((MetaCopy::Shard(h), bytes)) => {
                             shards.add(&h, bytes);
                             match shards.decode(name) {
-                                Some(Ok(data)) => return Ok(Bytes::from(data)),
+                                Some(Ok((data, n))) => return Ok((Bytes::from(data), Some(n))),
                                 Some(Err(e)) => {
                                     problems.push(format!("shards up to {}: {e}", l.id));
-                                    unsure = true;
+                                    damaged = true;
                                 }
                                 None => {}
                             }
@@ -300,10 +312,10 @@ impl Store {
                         Ok((MetaCopy::Bad(why), _)) => {
                             tracing::warn!(location = %l.id, object = %key, %why, "damaged metadata copy");
                             problems.push(format!("{}: {why}", l.id));
-                            unsure = true;
+                            damaged = true;
                         }
                         Err(e) => {
-                            unsure |= !matches!(e, ProviderError::NotFound { .. });
+                            unanswered |= !matches!(e, ProviderError::NotFound { .. });
                             problems.push(format!("{}: {e}", l.id));
                         }
                     }
@@ -325,11 +337,18 @@ impl Store {
             })
             .unwrap_or_default();
         let detail = format!("no intact copy{have} ({})", problems.join("; "));
-        if unsure {
+        if damaged {
             Err(Error::Corrupt {
                 location: "all".into(),
                 object: key,
                 detail,
+            })
+        } else if unanswered {
+            Err(Error::Storage {
+                location: "all".into(),
+                source: ProviderError::Unavailable {
+                    detail: format!("{key}: {detail}"),
+                },
             })
         } else {
             // Every location answered and none holds a damaged copy: the

@@ -16,9 +16,10 @@ impl Engine {
 
     /// Verifies the repository (or one wedding's part of it) with default
     /// options. `Quick` checks from one listing per location that every
-    /// shard exists with its recorded size, and that every location holds
-    /// every metadata object; `Deep` reads and checks every shard, decodes
-    /// and decrypts a sample of packs, and compares metadata copies.
+    /// shard exists with its recorded size, and that each metadata object
+    /// is on every location (a coded one: on its k+m); `Deep` reads and
+    /// checks every shard, decodes and decrypts a sample of packs, and
+    /// checks every metadata copy or shard.
     pub async fn verify(&self, scope: VerifyScope, depth: VerifyDepth) -> Result<IntegrityReport> {
         self.verify_with(scope, depth, VerifyOptions::default())
             .await

@@ -141,6 +141,7 @@ pub(crate) async fn prune(
         .collect();
     let (snaps, chunk_map, index_packs) = {
         let cat = inner.catalog.read().await;
+        super::plan::require_records_read(&cat)?;
         let snaps = cat.snapshot_list();
         (snaps, chunk_packs(&cat), cat.index_packs.clone())
     };

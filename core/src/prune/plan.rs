@@ -128,6 +128,30 @@ pub(crate) async fn require_all_reachable(inner: &Inner) -> Result<()> {
     Ok(())
 }
 
+/// Fails while a snapshot record could not be read for a reason a retry
+/// or a repair may fix (rot, a location that did not answer): prune would
+/// take what it references for garbage. A settled one (fewer than k shards
+/// on locations that all answered: a dead backup's leftover) does not
+/// stop it; what only it referenced is marked like any unreferenced pack,
+/// with the same grace period.
+pub(crate) fn require_records_read(cat: &crate::engine::catalog::Catalog) -> Result<()> {
+    let open: Vec<String> = cat
+        .unreadable
+        .iter()
+        .filter(|(k, u)| k.starts_with(crate::repo::SNAPSHOT_PREFIX) && !u.settled)
+        .map(|(k, u)| format!("{k}: {}", u.why))
+        .collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "prune refused: {} snapshot record(s) could not be read, and what they reference \
+         would look unreferenced; verify and repair first ({})",
+        open.len(),
+        open.join("; ")
+    )))
+}
+
 /// Plans a prune (reads only).
 pub(crate) async fn prune_plan(inner: &Inner, opts: &PruneOptions) -> Result<PrunePlan> {
     let now = inner.config.context.now();
@@ -136,6 +160,7 @@ pub(crate) async fn prune_plan(inner: &Inner, opts: &PruneOptions) -> Result<Pru
     reload_catalog(inner).await?;
     let (snaps, chunk_map, index_names) = {
         let cat = inner.catalog.read().await;
+        require_records_read(&cat)?;
         let snaps = cat.snapshot_list();
         (snaps, chunk_packs(&cat), cat.index_packs.clone())
     };

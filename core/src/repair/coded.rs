@@ -49,9 +49,9 @@ async fn read_copies(inner: &Inner, object: &str, name: &str) -> Copies {
 
 /// The data to write to each location for `object` (`prefix/name`): a
 /// whole copy for each of `to`, or, for a coded object, each missing
-/// shard for one location that holds no intact shard of it (`to` first,
-/// then any other writable active location). Shards that find no location
-/// are left missing, with a warning.
+/// shard for one location that holds no intact shard of it, or a
+/// duplicate one (`to` first, then any other writable active location).
+/// Shards that find no location are left missing, with a warning.
 pub(super) async fn plan_writes(
     inner: &Inner,
     object: &str,
@@ -78,6 +78,16 @@ pub(super) async fn plan_writes(
     if missing.is_empty() {
         return Ok(Vec::new());
     }
+    // A location may take a rebuilt shard when it holds no intact shard of
+    // the object, or only one an earlier location (by id) holds as well.
+    let mut holders: Vec<(&String, &usize)> = copies.holds.iter().collect();
+    holders.sort();
+    let mut seen = BTreeSet::new();
+    let duplicates: BTreeSet<&str> = holders
+        .into_iter()
+        .filter(|(_, i)| !seen.insert(**i))
+        .map(|(l, _)| l.as_str())
+        .collect();
     let unusable = unusable(inner, None);
     let mut targets: BTreeSet<&str> = BTreeSet::new();
     let mut order: Vec<String> = Vec::new();
@@ -86,8 +96,8 @@ pub(super) async fn plan_writes(
         .map(String::as_str)
         .chain(inner.store.active().map(|l| l.id.as_str()))
     {
-        if !copies.holds.contains_key(loc) && writable(inner, loc, &unusable) && targets.insert(loc)
-        {
+        let free = !copies.holds.contains_key(loc) || duplicates.contains(loc);
+        if free && writable(inner, loc, &unusable) && targets.insert(loc) {
             order.push(loc.to_owned());
         }
     }

@@ -1,6 +1,7 @@
 //! Repair: plans that rebuild missing or corrupt shards from k good ones
-//! (to their own location, or a spare one when it is down or retired) and
-//! rewrite missing or divergent metadata replicas from a good copy; location
+//! (to their own location, or a spare one when it is down or retired),
+//! rewrite missing or divergent metadata copies from a good one and rebuild
+//! the missing shards of coded metadata; location
 //! retirement and archival migration, which move shards with the same
 //! machinery.
 //!

@@ -86,13 +86,20 @@ impl Expectations {
     /// For a repository that codes its metadata (format 5): a snapshot's
     /// record, manifest parts and index objects are coded with its own
     /// k+m (a part is named after its coding too, so two snapshots never
-    /// disagree); other index objects (a repair's placement) are whole
-    /// copies. Older repositories keep every object everywhere.
+    /// disagree); an index object is expected as the catalog read it
+    /// (coded, or whole: a repair's placement). Older repositories keep
+    /// every object everywhere.
     pub(crate) fn new(coded_repo: bool, cat: &Catalog) -> Self {
         let mut keys = HashMap::new();
         if coded_repo {
+            // Index objects as read: coded (a backup's, even one no
+            // snapshot names) or whole (a repair's placement).
             for name in &cat.indexes {
-                keys.insert(format!("{INDEX_PREFIX}{name}"), Expect::Everywhere);
+                let e = cat
+                    .coded_indexes
+                    .get(name)
+                    .map_or(Expect::Everywhere, |n| Expect::Shards(*n));
+                keys.insert(format!("{INDEX_PREFIX}{name}"), e);
             }
             for (id, s) in &cat.snapshots {
                 let n = Expect::Shards(s.data_shards + s.parity_shards);
@@ -246,11 +253,12 @@ async fn deep_compare(
         .iter()
         .flat_map(|(k, locs)| locs.iter().map(|l| (k.clone(), (*l).clone())))
         .collect();
+    /// Key, location, digest of the copy, and what it is.
     type Read = (
         String,
         String,
         std::result::Result<[u8; 32], String>,
-        Option<String>,
+        Option<MetaCopy>,
     );
     let results: Vec<Read> = stream::iter(reads)
         .map(|(key, l)| async move {
@@ -260,16 +268,13 @@ async fn deep_compare(
                 Ok(bytes) => {
                     // A content-addressed copy must be the whole object or
                     // an intact shard of it.
-                    let bad = match key.rsplit_once('/') {
+                    let what = match key.rsplit_once('/') {
                         Some((_, name)) if is_content_addressed(&key) => {
-                            match classify(name, &bytes) {
-                                MetaCopy::Bad(why) => Some(why),
-                                MetaCopy::Whole | MetaCopy::Shard(_) => None,
-                            }
+                            Some(classify(name, &bytes))
                         }
                         _ => None,
                     };
-                    (key, l.id, Ok(Sha256::digest(&bytes).into()), bad)
+                    (key, l.id, Ok(Sha256::digest(&bytes).into()), what)
                 }
                 Err(e) => (key, l.id, Err(e.to_string()), None),
             }
@@ -278,11 +283,44 @@ async fn deep_compare(
         .collect()
         .await;
     let mut by_key: BTreeMap<String, Vec<(String, [u8; 32])>> = BTreeMap::new();
-    for (key, loc, r, bad) in results {
-        match (r, bad) {
+    // Coded objects: k+m, and the locations holding each shard index.
+    let mut coded: BTreeMap<String, (usize, BTreeMap<u8, Vec<String>>)> = BTreeMap::new();
+    for (key, loc, r, what) in results {
+        match (r, what) {
             (Err(e), _) => findings.push(finding(&loc, &key, FindingKind::Unreachable, e)),
-            (Ok(_), Some(why)) => findings.push(finding(&loc, &key, FindingKind::Corrupt, why)),
-            (Ok(digest), None) => by_key.entry(key).or_default().push((loc, digest)),
+            (Ok(_), Some(MetaCopy::Bad(why))) => {
+                findings.push(finding(&loc, &key, FindingKind::Corrupt, why))
+            }
+            (Ok(digest), what) => {
+                if let Some(MetaCopy::Shard(h)) = what {
+                    let n = usize::from(h.k) + usize::from(h.m);
+                    let entry = coded.entry(key.clone()).or_insert((n, BTreeMap::new()));
+                    entry.1.entry(h.index).or_default().push(loc.clone());
+                }
+                by_key.entry(key).or_default().push((loc, digest));
+            }
+        }
+    }
+    // Two locations holding the same shard index leave another index
+    // missing: the second holder is where repair rebuilds it.
+    for (key, (n, by_index)) in &coded {
+        if by_index.len() >= *n {
+            continue;
+        }
+        for locs in by_index.values() {
+            let mut locs = locs.clone();
+            locs.sort();
+            for loc in locs.iter().skip(1) {
+                findings.push(finding(
+                    loc,
+                    key,
+                    FindingKind::MetadataDivergence,
+                    format!(
+                        "holds a shard another location holds too; {} of {n} distinct shards exist",
+                        by_index.len()
+                    ),
+                ));
+            }
         }
     }
     for (key, copies) in by_key {

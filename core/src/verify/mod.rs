@@ -108,15 +108,29 @@ pub(crate) async fn verify(
     }
     let expect = {
         let cat = inner.catalog.read().await;
-        for (key, why) in &cat.unreadable {
+        for (key, u) in &cat.unreadable {
+            // A settled one is most likely a dead backup's leftover (its
+            // data, if lost, shows as damaged packs); rot is damage.
+            let (kind, detail) = if u.settled {
+                (
+                    FindingKind::Stray,
+                    format!(
+                        "not stored in full, so not in the catalog: left by an interrupted \
+                         backup, or lost beyond repair ({})",
+                        u.why
+                    ),
+                )
+            } else {
+                (
+                    FindingKind::Corrupt,
+                    format!("could not be read, so not in the catalog ({})", u.why),
+                )
+            };
             findings.push(Finding {
                 location: "all".into(),
                 object: key.clone(),
-                kind: FindingKind::Stray,
-                detail: format!(
-                    "not stored in full, so not in the catalog: left by an interrupted \
-                     backup, or lost beyond repair ({why})"
-                ),
+                kind,
+                detail,
                 pack_id: None,
                 shard_index: None,
             });
