@@ -21,8 +21,9 @@ use crate::repo::{
 };
 use crate::snapshot::{IndexRecord, SnapshotRecord};
 
-/// How many metadata objects are fetched at once while loading.
-const LOAD_CONCURRENCY: usize = 16;
+/// How many metadata objects are fetched at once while loading (small
+/// objects; a coded one waits for its k-th fastest location).
+const LOAD_CONCURRENCY: usize = 64;
 
 pub(super) async fn open(config: EngineConfig) -> Result<Engine> {
     if config.locations.is_empty() {
