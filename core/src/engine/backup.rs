@@ -497,8 +497,7 @@ impl MetaSink<'_> {
     async fn put(&self, prefix: &str, sealed: Vec<u8>) -> Result<(String, Vec<String>, u64)> {
         let store = &self.inner.store;
         if self.inner.repo.codes_metadata() {
-            let len = sealed.len();
-            let (name, locations) = store
+            store
                 .put_coded(
                     prefix,
                     sealed,
@@ -506,11 +505,7 @@ impl MetaSink<'_> {
                     self.targets,
                     self.inner.config.placement.as_ref(),
                 )
-                .await?;
-            let k = self.profile.data_shards.max(1);
-            let shard = (crate::erasure::SHARD_HEADER_LEN + len.div_ceil(k)) as u64;
-            let bytes = shard * locations.len() as u64;
-            Ok((name, locations, bytes))
+                .await
         } else {
             // Counted once, as formats 1–4 always have (the status report
             // multiplies it by the locations).

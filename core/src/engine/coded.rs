@@ -117,8 +117,8 @@ impl Store {
     /// k+m shards, one per location of `targets` chosen by `placement`
     /// (seeded by the name; see [`super::shard_write::write_shards`]: a
     /// location that fails is replaced by a spare, one that already holds
-    /// a shard of the object coded the same keeps it). Returns the name and
-    /// the locations, in shard order.
+    /// a shard of the object coded the same keeps it). Returns the name, the
+    /// locations in shard order, and the bytes of all the shards.
     pub(crate) async fn put_coded(
         &self,
         prefix: &str,
@@ -126,7 +126,7 @@ impl Store {
         profile: RedundancyProfile,
         targets: &[Location],
         placement: &dyn PlacementPolicy,
-    ) -> Result<(String, Vec<String>)> {
+    ) -> Result<(String, Vec<String>, u64)> {
         let (k, m) = (profile.data_shards, profile.parity_shards);
         let name = content_name(&sealed);
         let key = format!("{prefix}{name}");
@@ -150,10 +150,9 @@ impl Store {
             coded_same,
         )
         .await?;
-        Ok((
-            name,
-            chosen.iter().map(|&i| targets[i].id.clone()).collect(),
-        ))
+        let bytes = shards.iter().map(|s| s.len() as u64).sum();
+        let locations = chosen.iter().map(|&i| targets[i].id.clone()).collect();
+        Ok((name, locations, bytes))
     }
 }
 

@@ -317,66 +317,58 @@ async fn fetch_new(
         store.list_union(SNAPSHOT_PREFIX),
         store.list_union(INDEX_PREFIX)
     )?;
-    let key = &inner.master.metadata;
-    let repo_id = &inner.repo.repo_id;
     let new_indexes: Vec<String> = index_names
         .into_iter()
         .filter(|n| !known_indexes.contains(n))
         .collect();
-    type Read<T> = std::result::Result<(String, T), (String, Unreadable)>;
-    let indexes: Vec<Read<(IndexRecord, Option<usize>)>> = stream::iter(new_indexes)
-        .map(|name| async move {
-            let (bytes, coded) = match readable(store.get_metadata_form(INDEX_PREFIX, &name).await)?
-            {
-                Ok(read) => read,
-                Err(why) => return Ok(Err((format!("{INDEX_PREFIX}{name}"), why))),
-            };
-            let rec: IndexRecord = open_json(
-                key,
-                &MetaKind::Index.aad(repo_id),
-                &bytes,
-                &format!("{INDEX_PREFIX}{name}"),
-            )?;
-            Ok::<_, Error>(Ok((name, (rec, coded))))
-        })
-        .buffer_unordered(LOAD_CONCURRENCY)
-        .try_collect()
-        .await?;
     let new_snaps: Vec<String> = snapshot_names
         .into_iter()
         .filter(|n| !known_snaps.contains(n))
         .collect();
-    let snaps: Vec<Read<SnapshotRecord>> = stream::iter(new_snaps)
-        .map(|name| async move {
-            let bytes = match readable(store.get_metadata_form(SNAPSHOT_PREFIX, &name).await)? {
-                Ok((bytes, _)) => bytes,
-                Err(why) => return Ok(Err((format!("{SNAPSHOT_PREFIX}{name}"), why))),
-            };
-            let rec: SnapshotRecord = open_json(
-                key,
-                &MetaKind::Snapshot.aad(repo_id),
-                &bytes,
-                &format!("{SNAPSHOT_PREFIX}{name}"),
-            )?;
-            Ok::<_, Error>(Ok((name, rec)))
-        })
-        .buffer_unordered(LOAD_CONCURRENCY)
-        .try_collect()
-        .await?;
     let mut loaded = Loaded::default();
-    for r in indexes {
+    for r in read_all::<IndexRecord>(inner, MetaKind::Index, new_indexes).await? {
         match r {
             Ok(i) => loaded.indexes.push(i),
             Err(key) => loaded.unreadable.push(key),
         }
     }
-    for r in snaps {
+    for r in read_all::<SnapshotRecord>(inner, MetaKind::Snapshot, new_snaps).await? {
         match r {
-            Ok(s) => loaded.snapshots.push(s),
+            Ok((name, (rec, _))) => loaded.snapshots.push((name, rec)),
             Err(key) => loaded.unreadable.push(key),
         }
     }
     Ok(loaded)
+}
+
+/// One object read by [`read_all`]: its name, the value and, when it was
+/// rebuilt from shards, its k+m; or its key and why it was not read.
+type Read<T> = std::result::Result<(String, (T, Option<usize>)), (String, Unreadable)>;
+
+/// Reads and opens the `kind` objects `names`, [`LOAD_CONCURRENCY`] at
+/// once. An object that cannot be read is returned as such ([`readable`]);
+/// one that is read but does not open fails the load.
+async fn read_all<T: serde::de::DeserializeOwned>(
+    inner: &Inner,
+    kind: MetaKind,
+    names: Vec<String>,
+) -> Result<Vec<Read<T>>> {
+    let (key, aad) = (&inner.master.metadata, &kind.aad(&inner.repo.repo_id));
+    let prefix = kind.prefix();
+    stream::iter(names)
+        .map(|name| async move {
+            let object = format!("{prefix}{name}");
+            let (bytes, coded) = match readable(inner.store.get_metadata_form(prefix, &name).await)?
+            {
+                Ok(read) => read,
+                Err(why) => return Ok(Err((object, why))),
+            };
+            let value: T = open_json(key, aad, &bytes, &object)?;
+            Ok::<_, Error>(Ok((name, (value, coded))))
+        })
+        .buffer_unordered(LOAD_CONCURRENCY)
+        .try_collect()
+        .await
 }
 
 /// `Err` for an object [`Store::get_metadata`] could not read: a catalog

@@ -107,13 +107,14 @@ pub(crate) async fn retire_plan(inner: &Inner, id: &str) -> Result<RepairPlan> {
             Err(detail) => unfixable.push((pack.id.clone(), detail)),
         }
     }
-    let coded: Vec<String> =
-        crate::verify::meta::Expectations::new(inner.repo.codes_metadata(), &cat)
+    let coded: Option<Vec<String>> = inner.repo.codes_metadata().then(|| {
+        crate::verify::meta::Expectations::new(true, &cat)
             .coded()
             .map(|(k, _)| k.clone())
-            .collect();
+            .collect()
+    });
     drop(cat);
-    if inner.repo.codes_metadata() {
+    if let Some(coded) = coded {
         for object in coded_metadata_at(inner, id, coded).await {
             plan.actions.push(RepairAction::CopyMetadata {
                 object,

@@ -203,38 +203,25 @@ pub(crate) async fn check(
     }
     for (key, locs) in &holders {
         let have: HashSet<&str> = locs.iter().map(|l| l.id.as_str()).collect();
-        let n = match expect.of(key) {
-            Expect::Everywhere => None,
-            Expect::Shards(n) => Some(n),
+        let detail = match expect.of(key) {
             Expect::Unknown => continue,
-        };
-        if let Some(n) = n {
             // Shards may sit on locations that could not be listed.
-            if have.len() + unlisted >= n {
-                continue;
+            Expect::Shards(n) if have.len() + unlisted >= n => continue,
+            Expect::Shards(n) => format!(
+                "{} of the {n} locations of this coded object hold a shard",
+                have.len()
+            ),
+            Expect::Everywhere => {
+                format!("missing copy ({} other location(s) hold it)", have.len())
             }
-            for l in reachable.iter().filter(|l| !have.contains(l.id.as_str())) {
-                findings.push(finding(
-                    &l.id,
-                    key,
-                    FindingKind::MetadataDivergence,
-                    format!(
-                        "{} of the {n} locations of this coded object hold a shard",
-                        have.len()
-                    ),
-                ));
-            }
-            continue;
-        }
-        for l in &reachable {
-            if !have.contains(l.id.as_str()) {
-                findings.push(finding(
-                    &l.id,
-                    key,
-                    FindingKind::MetadataDivergence,
-                    format!("missing copy ({} other location(s) hold it)", have.len()),
-                ));
-            }
+        };
+        for l in reachable.iter().filter(|l| !have.contains(l.id.as_str())) {
+            findings.push(finding(
+                &l.id,
+                key,
+                FindingKind::MetadataDivergence,
+                detail.clone(),
+            ));
         }
     }
     if deep {
